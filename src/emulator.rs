@@ -1,0 +1,522 @@
+//! The built-in emulator: the Runtime API endpoints a runtime talks to, plus the Runtime
+//! Interface Emulator's invoke endpoint (`POST /2015-03-31/functions/function/invocations`).
+//!
+//! Used when `AWS_LAMBDA_RUNTIME_API` is unset, by `ferric invoke`, and by the tests as a fake
+//! Runtime API that records every post. Invokes are queued and served one per `/next`, so
+//! concurrent callers wait their turn instead of crashing the emulator (RIE issue #97).
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Notify};
+
+use crate::invocation::headers as h;
+
+/// Lambda's payload limit as RAPID enforces it (6 MiB + 100 bytes).
+pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024 + 100;
+/// Extra time the invoke endpoint waits past the deadline before answering "timed out".
+const DEADLINE_SLACK: Duration = Duration::from_secs(2);
+pub const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
+
+/// One invocation as a caller describes it.
+#[derive(Debug, Clone, Default)]
+pub struct InvokeRequest {
+    pub body: Bytes,
+    pub content_type: Option<String>,
+    pub trace_id: Option<String>,
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
+    pub tenant_id: Option<String>,
+    pub invocation_id: Option<String>,
+    /// Overrides the emulator's function timeout for this invocation.
+    pub timeout: Option<Duration>,
+}
+
+/// How an invocation ended, as the invoker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvokeOutcome {
+    Response {
+        content_type: Option<String>,
+        body: Bytes,
+    },
+    FunctionError {
+        body: Bytes,
+    },
+    /// The runtime posted `/init/error` instead of taking the invocation.
+    InitError {
+        body: Bytes,
+    },
+    /// The response was over [`MAX_PAYLOAD_BYTES`]; the runtime got 413.
+    ResponseTooLarge {
+        body: Bytes,
+    },
+    /// Nothing was posted before the deadline (plus slack).
+    TimedOut {
+        message: String,
+    },
+}
+
+/// A post the runtime made, recorded for tests.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub status: StatusCode,
+}
+
+#[derive(Debug, Clone)]
+pub struct InvokeResult {
+    pub request_id: String,
+    pub outcome: InvokeOutcome,
+}
+
+/// Emulator settings.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    pub function_timeout: Duration,
+    pub function_arn: String,
+}
+
+impl EmulatorOptions {
+    pub fn new(function_name: &str, function_timeout: Duration) -> EmulatorOptions {
+        EmulatorOptions {
+            function_timeout,
+            function_arn: format!("arn:aws:lambda:us-east-1:012345678912:function:{function_name}"),
+        }
+    }
+}
+
+struct Pending {
+    id: String,
+    request: InvokeRequest,
+    deadline_ms: u64,
+    reply: oneshot::Sender<InvokeOutcome>,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Pending>,
+    in_flight: HashMap<String, oneshot::Sender<InvokeOutcome>>,
+    posts: Vec<Post>,
+    init_error: Option<Bytes>,
+    next_calls: u64,
+}
+
+/// A running emulator; cheap to clone.
+#[derive(Clone)]
+pub struct Emulator {
+    state: Arc<Mutex<State>>,
+    ready: Arc<Notify>,
+    wanted: Arc<Notify>,
+    options: Arc<EmulatorOptions>,
+    runtime_api: SocketAddr,
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
+fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({"errorMessage": message, "errorType": error_type}).to_string();
+    respond(status, body)
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_owned)
+}
+
+impl Emulator {
+    /// Serve the Runtime API on `addr` (use port 0 for an ephemeral port).
+    pub async fn start(addr: SocketAddr, options: EmulatorOptions) -> std::io::Result<Emulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let emulator = Emulator {
+            state: Arc::default(),
+            ready: Arc::new(Notify::new()),
+            wanted: Arc::new(Notify::new()),
+            options: Arc::new(options),
+            runtime_api: listener.local_addr()?,
+        };
+        let served = emulator.clone();
+        tokio::spawn(serve(listener, move |req| {
+            let e = served.clone();
+            async move { Ok::<_, Infallible>(e.runtime_route(req).await) }
+        }));
+        Ok(emulator)
+    }
+
+    /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
+    pub fn runtime_api_address(&self) -> String {
+        self.runtime_api.to_string()
+    }
+
+    /// Serve the RIE-compatible invoke endpoint on `listener`.
+    pub fn serve_invocations(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        let e = self.clone();
+        tokio::spawn(serve(listener, move |req| {
+            let e = e.clone();
+            async move { Ok::<_, Infallible>(e.invoke_route(req).await) }
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State inconsistent in a way that matters
+        // more than serving the next request.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every post the runtime made, in order.
+    pub fn posts(&self) -> Vec<Post> {
+        self.lock().posts.clone()
+    }
+
+    /// How many times the runtime called `/next`.
+    pub fn next_calls(&self) -> u64 {
+        self.lock().next_calls
+    }
+
+    /// The body of the init error the runtime posted, if any.
+    pub fn init_error(&self) -> Option<Bytes> {
+        self.lock().init_error.clone()
+    }
+
+    /// Wait until an invocation is queued (used to restart a runtime whose init failed, as
+    /// RIE re-runs init on the next invoke).
+    pub async fn wait_for_queued(&self) {
+        loop {
+            let notified = self.wanted.notified();
+            if !self.lock().queue.is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Forget the previous runtime's init state so a new runtime can start.
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        state.init_error = None;
+        state.next_calls = 0;
+        state.in_flight.clear();
+    }
+
+    /// Queue an invocation and wait for its outcome (bounded by its deadline plus slack).
+    pub async fn invoke(&self, request: InvokeRequest) -> InvokeResult {
+        let id = uuid::Uuid::new_v4().to_string();
+        let timeout = request.timeout.unwrap_or(self.options.function_timeout);
+        let (tx, rx) = oneshot::channel();
+        {
+            self.lock().queue.push_back(Pending {
+                id: id.clone(),
+                request,
+                deadline_ms: epoch_ms() + timeout.as_millis() as u64,
+                reply: tx,
+            });
+        }
+        self.ready.notify_one();
+        self.wanted.notify_waiters();
+        let timed_out = InvokeOutcome::TimedOut {
+            message: format!(
+                "Task timed out after {}.00 seconds",
+                timeout.as_secs().max(1)
+            ),
+        };
+        let outcome = match tokio::time::timeout(timeout + DEADLINE_SLACK, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) | Err(_) => {
+                let mut state = self.lock();
+                state.queue.retain(|p| p.id != id);
+                state.in_flight.remove(&id);
+                timed_out
+            }
+        };
+        InvokeResult {
+            request_id: id,
+            outcome,
+        }
+    }
+
+    async fn next(&self) -> Response<Full<Bytes>> {
+        self.lock().next_calls += 1;
+        let pending = loop {
+            let notified = self.ready.notified();
+            if let Some(p) = self.lock().queue.pop_front() {
+                break p;
+            }
+            notified.await;
+        };
+        let mut response = respond(StatusCode::OK, pending.request.body.clone());
+        let hm = response.headers_mut();
+        let mut set = |name: &'static str, value: Option<String>| {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                hm.insert(name, v);
+            }
+        };
+        let r = &pending.request;
+        set(h::REQUEST_ID, Some(pending.id.clone()));
+        set(h::DEADLINE_MS, Some(pending.deadline_ms.to_string()));
+        set(h::FUNCTION_ARN, Some(self.options.function_arn.clone()));
+        set(h::TRACE_ID, r.trace_id.clone());
+        set(h::CLIENT_CONTEXT, r.client_context.clone());
+        set(h::COGNITO_IDENTITY, r.cognito_identity.clone());
+        set(h::TENANT_ID, r.tenant_id.clone());
+        set(h::INVOCATION_ID, r.invocation_id.clone());
+        set(
+            h::CONTENT_TYPE,
+            Some(
+                r.content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/json".into()),
+            ),
+        );
+        self.lock().in_flight.insert(pending.id, pending.reply);
+        response
+    }
+
+    async fn runtime_route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_owned();
+        let method = req.method().clone();
+        let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
+            return api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint");
+        };
+        if method == Method::GET && rest == "invocation/next" {
+            return self.next().await;
+        }
+        if method != Method::POST {
+            return api_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "use POST",
+            );
+        }
+        let headers = req.headers().clone();
+        let body = match Limited::new(req.into_body(), 64 * 1024 * 1024)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "TruncatedHTTPRequest",
+                    "could not read the body",
+                )
+            }
+        };
+        let (status, outcome_for) = self.route_post(rest, &headers, &body);
+        self.lock().posts.push(Post {
+            path,
+            headers,
+            body,
+            status,
+        });
+        if let Some((id, outcome)) = outcome_for {
+            if let Some(tx) = self.lock().in_flight.remove(&id) {
+                let _ = tx.send(outcome);
+            }
+        }
+        match status {
+            StatusCode::ACCEPTED => respond(status, r#"{"status":"OK"}"#),
+            StatusCode::PAYLOAD_TOO_LARGE => api_error(
+                status,
+                "RequestEntityTooLarge",
+                &format!("Exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."),
+            ),
+            StatusCode::FORBIDDEN => api_error(
+                status,
+                "InvalidStateTransition",
+                "State transition is not allowed",
+            ),
+            _ => api_error(status, "InvalidRequestID", "Invalid request ID"),
+        }
+    }
+
+    /// Decide the status of a post and the outcome it gives its invocation.
+    fn route_post(
+        &self,
+        rest: &str,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> (StatusCode, Option<(String, InvokeOutcome)>) {
+        if rest == "init/error" {
+            let mut state = self.lock();
+            if state.next_calls > 0 {
+                return (StatusCode::FORBIDDEN, None);
+            }
+            state.init_error = Some(body.clone());
+            for p in state.queue.drain(..) {
+                let _ = p
+                    .reply
+                    .send(InvokeOutcome::InitError { body: body.clone() });
+            }
+            return (StatusCode::ACCEPTED, None);
+        }
+        let Some((id, kind)) = rest
+            .strip_prefix("invocation/")
+            .and_then(|r| r.rsplit_once('/'))
+        else {
+            return (StatusCode::NOT_FOUND, None);
+        };
+        if !self.lock().in_flight.contains_key(id) {
+            return (StatusCode::BAD_REQUEST, None);
+        }
+        let outcome = match kind {
+            "response" if body.len() > MAX_PAYLOAD_BYTES => {
+                let message = format!(
+                    "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes).",
+                    body.len()
+                );
+                let body = serde_json::json!({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}).to_string();
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Some((
+                        id.to_owned(),
+                        InvokeOutcome::ResponseTooLarge { body: body.into() },
+                    )),
+                );
+            }
+            "response" => InvokeOutcome::Response {
+                content_type: header(headers, "content-type"),
+                body: body.clone(),
+            },
+            "error" => InvokeOutcome::FunctionError { body: body.clone() },
+            _ => return (StatusCode::NOT_FOUND, None),
+        };
+        (StatusCode::ACCEPTED, Some((id.to_owned(), outcome)))
+    }
+
+    async fn invoke_route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.method() != Method::POST || req.uri().path() != INVOKE_PATH {
+            return respond(
+                StatusCode::NOT_FOUND,
+                format!("404 page not found: use POST {INVOKE_PATH}\n"),
+            );
+        }
+        let headers = req.headers().clone();
+        let body = match Limited::new(req.into_body(), MAX_PAYLOAD_BYTES).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return api_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLarge",
+                    &format!("Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"),
+                )
+            }
+        };
+        let client_context =
+            match header(&headers, "x-amz-client-context").map(|b64| decode_base64(&b64)) {
+                None => None,
+                Some(Some(text)) => Some(text),
+                Some(None) => {
+                    return api_error(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidRequestContentException",
+                        "X-Amz-Client-Context must be base64-encoded JSON",
+                    )
+                }
+            };
+        let request = InvokeRequest {
+            body,
+            content_type: header(&headers, "content-type").filter(|c| !c.is_empty()),
+            trace_id: header(&headers, "x-amzn-trace-id"),
+            client_context,
+            tenant_id: header(&headers, "x-amz-tenant-id"),
+            ..InvokeRequest::default()
+        };
+        let result = self.invoke(request).await;
+        let (status, body, content_type, function_error) = match result.outcome {
+            InvokeOutcome::Response { content_type, body } => {
+                (StatusCode::OK, body, content_type, false)
+            }
+            InvokeOutcome::FunctionError { body } | InvokeOutcome::ResponseTooLarge { body } => {
+                (StatusCode::OK, body, None, true)
+            }
+            InvokeOutcome::InitError { body } => (StatusCode::BAD_GATEWAY, body, None, true),
+            InvokeOutcome::TimedOut { message } => {
+                (StatusCode::OK, Bytes::from(message), None, true)
+            }
+        };
+        let mut response = respond(status, body);
+        let hm = response.headers_mut();
+        if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            hm.insert("content-type", ct);
+        }
+        if function_error {
+            hm.insert(
+                "x-amz-function-error",
+                HeaderValue::from_static("Unhandled"),
+            );
+        }
+        if let Ok(id) = HeaderValue::from_str(&result.request_id) {
+            hm.insert("x-amzn-requestid", id);
+        }
+        response
+    }
+}
+
+async fn serve<F, Fut>(listener: TcpListener, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            #[allow(clippy::redundant_closure)] // moving `handler` in keeps the future Send
+            let service = service_fn(move |req| handler(req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Standard base64 (padding optional) to UTF-8 text, as RIE decodes `X-Amz-Client-Context`.
+pub fn decode_base64(input: &str) -> Option<String> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    String::from_utf8(engine.decode(input.trim()).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips() {
+        assert_eq!(decode_base64("eyJhIjoxfQ==").as_deref(), Some("{\"a\":1}"));
+        assert_eq!(decode_base64("eyJhIjoxfQ").as_deref(), Some("{\"a\":1}"));
+        assert_eq!(decode_base64("").as_deref(), Some(""));
+        assert_eq!(decode_base64("a"), None);
+        assert_eq!(decode_base64("/w=="), None, "not UTF-8");
+        assert_eq!(decode_base64("!!!!"), None);
+    }
+}
