@@ -23,6 +23,9 @@ pub mod env {
     pub const TIMEOUT_MARGIN_MS: &str = "FERRIC_TIMEOUT_MARGIN_MS";
     pub const KILL_GRACE_MS: &str = "FERRIC_KILL_GRACE_MS";
     pub const LOG: &str = "FERRIC_LOG";
+    pub const REGISTER_EXTENSION: &str = "FERRIC_REGISTER_EXTENSION";
+    pub const MAX_INVOCATIONS: &str = "FERRIC_MAX_INVOCATIONS";
+    pub const MAX_RSS_MB: &str = "FERRIC_MAX_RSS_MB";
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -101,6 +104,12 @@ pub struct Config {
     pub kill_grace: Duration,
     pub concurrency: usize,
     pub function_name: String,
+    /// Register a no-op internal extension so Lambda sends SIGTERM before shutdown.
+    pub register_extension: bool,
+    /// Replace a worker after this many invocations (0 = never).
+    pub max_invocations: u64,
+    /// Replace a worker whose resident memory exceeds this many MiB after an invocation (0 = never).
+    pub max_rss_mb: u64,
 }
 
 /// A configuration mistake the user can fix.
@@ -114,6 +123,20 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+}
+
+/// A boolean setting: 1/0, true/false, on/off, yes/no.
+struct Switch(bool);
+
+impl std::str::FromStr for Switch {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Switch, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "on" | "yes" => Ok(Switch(true)),
+            "0" | "false" | "off" | "no" => Ok(Switch(false)),
+            _ => Err(()),
+        }
+    }
 }
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -196,6 +219,10 @@ impl Config {
                 .unwrap_or(1)
                 .clamp(1, 64),
             function_name: get(env::FUNCTION_NAME).unwrap_or_else(|| "test_function".into()),
+            register_extension: parsed::<Switch>(get, env::REGISTER_EXTENSION, "1/0, true/false or on/off")?
+                .is_none_or(|s| s.0),
+            max_invocations: parsed(get, env::MAX_INVOCATIONS, "a whole number")?.unwrap_or(0),
+            max_rss_mb: parsed(get, env::MAX_RSS_MB, "a whole number of MiB")?.unwrap_or(0),
         })
     }
 
@@ -247,6 +274,8 @@ mod tests {
         assert_eq!(c.function_timeout, DEFAULT_FUNCTION_TIMEOUT);
         assert_eq!(c.concurrency, 1);
         assert_eq!(c.runtime_api, None);
+        assert!(c.register_extension);
+        assert_eq!((c.max_invocations, c.max_rss_mb), (0, 0));
         // Nothing matches in the task root: Python, so the user gets awslambdaric's error.
         assert!(matches!(c.worker, WorkerKind::Python { .. }));
     }
@@ -274,6 +303,9 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.function_timeout, Duration::from_secs(3));
         assert_eq!(c.runtime_api.as_deref(), Some("127.0.0.1:9001"));
+        let c = cfg(&["a.b"], &[("FERRIC_REGISTER_EXTENSION", "off"), ("FERRIC_MAX_INVOCATIONS", "100")]).unwrap();
+        assert!(!c.register_extension);
+        assert_eq!(c.max_invocations, 100);
         let raw = cfg(&["--", "./worker", "--flag"], &[]).unwrap();
         assert_eq!(
             raw.worker,
@@ -290,6 +322,8 @@ mod tests {
             ("FERRIC_INIT_TIMEOUT", "soon"),
             ("FERRIC_MAX_FRAME_BYTES", "-1"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "many"),
+            ("FERRIC_REGISTER_EXTENSION", "maybe"),
+            ("FERRIC_MAX_RSS_MB", "lots"),
         ] {
             match cfg(&["a.b"], &[(k, v)]) {
                 Err(ConfigError::BadValue { name, .. }) => assert_eq!(name, k),

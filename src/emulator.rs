@@ -111,6 +111,7 @@ struct State {
     posts: Vec<Post>,
     init_error: Option<Bytes>,
     next_calls: u64,
+    extensions: u64,
 }
 
 /// A running emulator; cheap to clone.
@@ -216,6 +217,7 @@ impl Emulator {
         let mut state = self.lock();
         state.init_error = None;
         state.next_calls = 0;
+        state.extensions = 0;
         state.in_flight.clear();
     }
 
@@ -295,6 +297,9 @@ impl Emulator {
     async fn runtime_route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
         let method = req.method().clone();
+        if let Some(ext) = path.strip_prefix("/2020-01-01/extension/") {
+            return self.extension_route(ext, &method, req.headers()).await;
+        }
         let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
             return api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint");
         };
@@ -348,6 +353,41 @@ impl Emulator {
             ),
             _ => api_error(status, "InvalidRequestID", "Invalid request ID"),
         }
+    }
+
+    /// The Extensions API, enough for a runtime's no-op internal extension: register, then an
+    /// `event/next` that only returns at shutdown (this emulator never sends events).
+    async fn extension_route(&self, rest: &str, method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {
+        match (method, rest) {
+            (&Method::POST, "register") => {
+                if header(headers, "lambda-extension-name").is_none_or(|n| n.is_empty()) {
+                    return api_error(StatusCode::FORBIDDEN, "Extension.InvalidExtensionName", "missing Lambda-Extension-Name");
+                }
+                if self.lock().next_calls > 0 {
+                    return api_error(StatusCode::FORBIDDEN, "Extension.RegistrationAfterInit", "register before the runtime's first /next");
+                }
+                let id = uuid::Uuid::new_v4().to_string();
+                self.lock().extensions += 1;
+                let mut r = respond(StatusCode::OK, r#"{"functionName":"","functionVersion":"$LATEST","handler":""}"#);
+                if let Ok(v) = HeaderValue::from_str(&id) {
+                    r.headers_mut().insert("lambda-extension-identifier", v);
+                }
+                r
+            }
+            (&Method::GET, "event/next") if header(headers, "lambda-extension-identifier").is_some() => {
+                std::future::pending::<()>().await;
+                unreachable!("pending never resolves")
+            }
+            (&Method::GET, "event/next") => {
+                api_error(StatusCode::FORBIDDEN, "Extension.MissingExtensionIdentifier", "missing Lambda-Extension-Identifier")
+            }
+            _ => api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint"),
+        }
+    }
+
+    /// How many extensions registered.
+    pub fn extensions(&self) -> u64 {
+        self.lock().extensions
     }
 
     /// Decide the status of a post and the outcome it gives its invocation.

@@ -39,13 +39,10 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// Whether retrying the same request could help (transport failures and 5xx on `/next`).
+    /// Whether retrying `/next` could help: a refused or reset connection can be retried (the
+    /// platform re-delivers the event); a 500 means "container error, exit promptly".
     pub fn is_transient(&self) -> bool {
-        match self {
-            ApiError::Transport { .. } => true,
-            ApiError::Status { status, .. } => status.is_server_error(),
-            _ => false,
-        }
+        matches!(self, ApiError::Transport { .. })
     }
 }
 
@@ -195,14 +192,37 @@ impl RuntimeApi {
             .await
     }
 
-    /// Register a no-op internal extension so that the platform sends SIGTERM before shutdown.
-    pub async fn register_extension(&self, name: &str) -> Result<PostOutcome, ApiError> {
-        let mut h = HeaderMap::new();
-        insert(&mut h, "lambda-extension-name", name);
-        let base = self.base.trim_end_matches(API_VERSION);
-        let url = format!("{base}2020-01-01/extension/register");
-        let body = Bytes::from_static(br#"{"events":[]}"#);
-        self.post("POST /extension/register", url, h, body).await
+    /// Register a no-op internal extension (subscribed to no events) so that the platform
+    /// sends SIGTERM before shutdown, and keep its `event/next` call parked in the background, as
+    /// init only completes once every registered extension has asked for its next event.
+    pub async fn register_extension(&self, name: &str) -> Result<(), ApiError> {
+        const EP: &str = "POST /2020-01-01/extension/register";
+        let base = self.base.trim_end_matches(API_VERSION).to_owned();
+        let response = self
+            .http
+            .post(format!("{base}2020-01-01/extension/register"))
+            .header("lambda-extension-name", name)
+            .body(r#"{"events":[]}"#)
+            .timeout(POST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|source| ApiError::Transport { endpoint: EP, source })?;
+        let status = response.status();
+        let id = response.headers().get("lambda-extension-identifier").cloned();
+        let body = response.bytes().await.map(|b| lossy(&b)).unwrap_or_default();
+        let Some(id) = id.filter(|_| status.is_success()) else {
+            return Err(ApiError::Status { endpoint: EP, status, body });
+        };
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            // Subscribed to nothing: this call only returns when the environment shuts down.
+            let _ = http
+                .get(format!("{base}2020-01-01/extension/event/next"))
+                .header("lambda-extension-identifier", id)
+                .send()
+                .await;
+        });
+        Ok(())
     }
 
     fn invocation_headers(&self, inv: &Invocation) -> HeaderMap {
@@ -343,7 +363,7 @@ mod tests {
             status,
             body: String::new(),
         };
-        assert!(s(StatusCode::INTERNAL_SERVER_ERROR).is_transient());
+        assert!(!s(StatusCode::INTERNAL_SERVER_ERROR).is_transient());
         assert!(!s(StatusCode::FORBIDDEN).is_transient());
         assert!(!ApiError::BadAddress("x".into()).is_transient());
     }

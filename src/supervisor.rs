@@ -25,6 +25,8 @@ const NEXT_ATTEMPTS: u32 = 5;
 /// Respawn attempts after a worker failure before ferric exits so Lambda resets the sandbox.
 const RESPAWN_ATTEMPTS: u32 = 5;
 const BACKOFF_START: Duration = Duration::from_millis(100);
+/// The no-op internal extension that makes Lambda send SIGTERM (see RUNTIME_API.md §9).
+pub const EXTENSION_NAME: &str = "ferric-graceful-shutdown";
 
 /// Why the loop stopped.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +119,7 @@ impl Supervisor {
                 }
                 Err(e) => break Err(e),
             }
+            self.recycle_if_due().await;
             if self.worker.is_none() {
                 if let Err(e) = self.respawn().await {
                     break Err(e);
@@ -132,7 +135,17 @@ impl Supervisor {
     /// Start the first worker; report an init failure and return `InitFailed`.
     async fn init(&mut self) -> Result<(), RunError> {
         let started = Instant::now();
-        match self.start_worker().await {
+        let (api, wanted) = (self.api.clone(), self.config.register_extension);
+        let register = async move {
+            if wanted {
+                if let Err(e) = api.register_extension(EXTENSION_NAME).await {
+                    warn!("could not register the graceful-shutdown extension ({e}); SIGTERM may not be delivered (FERRIC_REGISTER_EXTENSION=0 silences this)");
+                }
+            }
+        };
+        // Registration (one local request) overlaps the worker's start-up.
+        let (_, worker) = tokio::join!(register, self.start_worker());
+        match worker {
             Ok(worker) => {
                 info!(
                     pid = worker.pid(),
@@ -253,6 +266,26 @@ impl Supervisor {
         Err(RunError::RespawnFailed { last })
     }
 
+    /// Replace a healthy worker between invocations when it reached FERRIC_MAX_INVOCATIONS or
+    /// FERRIC_MAX_RSS_MB (like gunicorn's max_requests).
+    async fn recycle_if_due(&mut self) {
+        let Some(worker) = self.worker.as_ref() else {
+            return;
+        };
+        let (max_inv, max_rss) = (self.config.max_invocations, self.config.max_rss_mb);
+        let reason = if max_inv > 0 && worker.invocations >= max_inv {
+            format!("it served {} invocations (FERRIC_MAX_INVOCATIONS={max_inv})", worker.invocations)
+        } else if let Some(rss) = (max_rss > 0).then(|| rss_mib(worker.pid())).flatten().filter(|r| *r > max_rss) {
+            format!("it uses {rss} MiB (FERRIC_MAX_RSS_MB={max_rss})")
+        } else {
+            return;
+        };
+        info!(pid = worker.pid(), "replacing the worker: {reason}");
+        if let Some(worker) = self.worker.take() {
+            worker.shutdown(self.config.kill_grace).await;
+        }
+    }
+
     /// `GET /next`, retried with backoff on transport errors and 5xx.
     async fn next_invocation(&self) -> Result<Invocation, RunError> {
         let mut delay = BACKOFF_START;
@@ -351,6 +384,14 @@ impl Supervisor {
     }
 }
 
+/// Resident memory of a process in MiB, from `/proc/<pid>/status`.
+fn rss_mib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +410,13 @@ mod tests {
             timeout_message(5_000, 4_000),
             "Task timed out after 1.00 seconds"
         );
+    }
+
+    #[test]
+    fn reads_own_rss() {
+        let rss = rss_mib(std::process::id() as i32).unwrap();
+        assert!(rss < 10_000);
+        assert_eq!(rss_mib(-1), None);
     }
 
     #[test]

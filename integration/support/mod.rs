@@ -1,0 +1,318 @@
+//! Shared helpers for the black-box tests: the built `ferric` binary, a fake Runtime API (the
+//! library's emulator, which records every post), task roots in temporary directories, and
+//! interpreters.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferric::emulator::{Emulator, EmulatorOptions, InvokeRequest, InvokeResult, Post};
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+pub fn ferric_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferric"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python for workers: `FERRIC_TEST_PYTHON`, else the project venv, else `python3`.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("FERRIC_TEST_PYTHON") {
+        return p.into();
+    }
+    let venv = repo().join(".cache/py-venv/bin/python");
+    if venv.exists() {
+        return venv;
+    }
+    "python3".into()
+}
+
+/// The venv with awslambdaric installed (made by `.ci/run` / `scripts/setup-peers.sh`).
+pub fn awslambdaric_python() -> Option<PathBuf> {
+    let venv = repo().join(".cache/py-venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+pub fn node() -> PathBuf {
+    std::env::var("FERRIC_TEST_NODE").map(PathBuf::from).unwrap_or_else(|_| "node".into())
+}
+
+/// A task root in a temporary directory.
+pub struct TaskRoot {
+    pub dir: tempfile::TempDir,
+}
+
+impl TaskRoot {
+    pub fn new() -> TaskRoot {
+        TaskRoot { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write `contents` to `name` (parent directories created).
+    pub fn write(&self, name: &str, contents: &str) -> &Self {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+        self
+    }
+}
+
+/// A fake Runtime API with a generous function timeout.
+pub async fn fake() -> Emulator {
+    fake_with_timeout(Duration::from_secs(30)).await
+}
+
+pub async fn fake_with_timeout(timeout: Duration) -> Emulator {
+    Emulator::start(([127, 0, 0, 1], 0).into(), EmulatorOptions::new("test_function", timeout))
+        .await
+        .expect("fake Runtime API starts")
+}
+
+/// A `ferric` command pointed at `api`, running in `root`, with a clean, Lambda-like env.
+pub fn ferric_command(api: &Emulator, root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(ferric_bin());
+    cmd.args(args)
+        .current_dir(root)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", api.runtime_api_address())
+        .env("LAMBDA_TASK_ROOT", root)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "test_function")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test_function")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/27/[$LATEST]abc")
+        .env("FERRIC_PYTHON", python())
+        .env("FERRIC_NODE", node())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A running ferric with its output captured.
+pub struct Running {
+    pub child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+fn capture(mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let keep = buf.clone();
+    tokio::spawn(async move {
+        let mut chunk = vec![0u8; 64 * 1024];
+        while let Ok(n) = pipe.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            keep.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd.spawn().expect("ferric starts");
+        let stdout = capture(child.stdout.take().expect("stdout piped"));
+        let stderr = capture(child.stderr.take().expect("stderr piped"));
+        Running { child, stdout, stderr }
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    /// Wait for exit; panics (with stderr) if it takes longer than `limit`.
+    pub async fn wait(&mut self, limit: Duration) -> ExitStatus {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => {
+                // Let the capture tasks drain.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                status.expect("wait")
+            }
+            Err(_) => panic!("ferric did not exit within {limit:?}; stderr:\n{}", self.stderr()),
+        }
+    }
+
+    /// Send SIGTERM.
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().map(|p| p as i32).unwrap_or(0)
+    }
+}
+
+/// Invoke with a JSON event and a bound on the wait.
+pub async fn invoke_json(api: &Emulator, event: &str) -> InvokeResult {
+    invoke(api, InvokeRequest { body: event.to_owned().into(), ..Default::default() }).await
+}
+
+pub async fn invoke(api: &Emulator, request: InvokeRequest) -> InvokeResult {
+    tokio::time::timeout(Duration::from_secs(60), api.invoke(request))
+        .await
+        .expect("invoke answered within 60 s")
+}
+
+/// Posts to `/runtime/invocation/{id}/...` for one request id.
+pub fn posts_for(api: &Emulator, request_id: &str) -> Vec<Post> {
+    api.posts()
+        .into_iter()
+        .filter(|p| p.path.contains(&format!("/invocation/{request_id}/")))
+        .collect()
+}
+
+pub fn header(post: &Post, name: &str) -> Option<String> {
+    post.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Start ferric for `handler` in `root` against a fresh fake Runtime API.
+pub async fn start(root: &TaskRoot, args: &[&str]) -> (Emulator, Running) {
+    let api = fake().await;
+    let running = Running::spawn(ferric_command(&api, root.path(), args));
+    (api, running)
+}
+
+/// Wait until the fake has received an init error (or panic after `limit`).
+pub async fn wait_for_init_error(api: &Emulator, running: &Running, limit: Duration) -> Post {
+    let end = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(p) = api.posts().into_iter().find(|p| p.path.ends_with("/runtime/init/error")) {
+            return p;
+        }
+        if tokio::time::Instant::now() > end {
+            panic!("no init error posted within {limit:?}; stderr:\n{}", running.stderr());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a [`ScriptedApi`] does with one request.
+pub enum Action {
+    Respond { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    /// Close the connection without answering.
+    Close,
+}
+
+/// A minimal HTTP/1.1 server whose answers a test scripts, for Runtime API faults the emulator
+/// cannot produce (500s, dropped connections). Requests are recorded as `METHOD PATH`.
+pub struct ScriptedApi {
+    pub address: String,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl ScriptedApi {
+    pub async fn start<F>(script: F) -> ScriptedApi
+    where
+        F: FnMut(&str, &str, &[u8]) -> Action + Send + 'static,
+    {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = requests.clone();
+        let script = Arc::new(tokio::sync::Mutex::new(script));
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (log, script) = (log.clone(), script.clone());
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    loop {
+                        let mut line = String::new();
+                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut parts = line.split_whitespace();
+                        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+                        let mut len = 0usize;
+                        loop {
+                            let mut h = String::new();
+                            if stream.read_line(&mut h).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if h == "\r\n" {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    len = v.trim().parse().unwrap_or(0);
+                                }
+                            }
+                        }
+                        let mut body = vec![0u8; len];
+                        if tokio::io::AsyncReadExt::read_exact(&mut stream, &mut body).await.is_err() {
+                            return;
+                        }
+                        log.lock().unwrap().push(format!("{method} {path}"));
+                        let action = (script.lock().await)(&method, &path, &body);
+                        match action {
+                            Action::Close => return,
+                            Action::Respond { status, headers, body } => {
+                                let mut out = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+                                for (k, v) in headers {
+                                    out.push_str(&format!("{k}: {v}\r\n"));
+                                }
+                                out.push_str("\r\n");
+                                let mut bytes = out.into_bytes();
+                                bytes.extend_from_slice(&body);
+                                if stream.get_mut().write_all(&bytes).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        ScriptedApi { address, requests }
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// An `Action` answering `/next` with one event.
+pub fn next_event(request_id: &str, body: &str) -> Action {
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 30_000;
+    Action::Respond {
+        status: 200,
+        headers: vec![
+            ("lambda-runtime-aws-request-id".into(), request_id.into()),
+            ("lambda-runtime-deadline-ms".into(), deadline.to_string()),
+            ("lambda-runtime-invoked-function-arn".into(), "arn:aws:lambda:us-east-1:1:function:f".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+pub fn status(code: u16) -> Action {
+    Action::Respond { status: code, headers: vec![], body: b"{}".to_vec() }
+}
