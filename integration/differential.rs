@@ -98,7 +98,10 @@ const INVOKE_HANDLERS: &[&str] = &[
 ];
 
 fn events() -> Vec<InvokeRequest> {
-    let json = |s: &str| InvokeRequest { body: s.to_owned().into(), ..Default::default() };
+    let json = |s: &str| InvokeRequest {
+        body: s.to_owned().into(),
+        ..Default::default()
+    };
     vec![
         json("{}"),
         json(r#"{"a": 1, "b": [true, false, null], "c": "str", "d": 1.5e3, "e": -0}"#),
@@ -108,7 +111,11 @@ fn events() -> Vec<InvokeRequest> {
         json(r#""just a string""#),
         json("{broken"),
         json(""),
-        InvokeRequest { body: "raw bytes \u{e9}".into(), content_type: Some("text/plain".into()), ..Default::default() },
+        InvokeRequest {
+            body: "raw bytes \u{e9}".into(),
+            content_type: Some("text/plain".into()),
+            ..Default::default()
+        },
         InvokeRequest {
             body: "{\"a\": 1}".into(),
             content_type: Some("application/json; charset=utf-8".into()),
@@ -142,7 +149,12 @@ async fn run_case(api: &Emulator, request: InvokeRequest) -> Seen {
         InvokeOutcome::FunctionError { body } => ("error", body, None),
         other => ("other", format!("{other:?}").into(), None),
     };
-    Seen { kind, body: normalise(&String::from_utf8_lossy(&body), &id), content_type, xray }
+    Seen {
+        kind,
+        body: normalise(&String::from_utf8_lossy(&body), &id),
+        content_type,
+        xray,
+    }
 }
 
 struct Runtime {
@@ -159,7 +171,10 @@ async fn start_runtime(peer: Option<&Path>, root: &Path, handler: &str) -> Runti
         copy_env_and_io(&cmd, &mut peer_cmd, root);
         cmd = peer_cmd;
     }
-    Runtime { _process: Running::spawn(cmd), api }
+    Runtime {
+        _process: Running::spawn(cmd),
+        api,
+    }
 }
 
 fn copy_env_and_io(from: &Command, to: &mut Command, root: &Path) {
@@ -198,12 +213,19 @@ async fn invocations_match_awslambdaric_byte_for_byte() {
             let b = run_case(&ours.api, event).await;
             compared += 1;
             if a != b {
-                mismatches.push(format!("{handler} event #{i}:\n  awslambdaric: {a:?}\n  ferric:       {b:?}"));
+                mismatches.push(format!(
+                    "{handler} event #{i}:\n  awslambdaric: {a:?}\n  ferric:       {b:?}"
+                ));
             }
         }
     }
     assert!(compared >= 150, "only {compared} cases compared");
-    assert!(mismatches.is_empty(), "{} of {compared} cases differ:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} cases differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -223,7 +245,16 @@ async fn execution_env_python312_switches_off_ascii_escaping_in_both() {
         }
         cmd.env("AWS_EXECUTION_ENV", "AWS_Lambda_python3.12");
         let _running = Running::spawn(cmd);
-        seen.push(run_case(&api, InvokeRequest { body: "{}".into(), ..Default::default() }).await);
+        seen.push(
+            run_case(
+                &api,
+                InvokeRequest {
+                    body: "{}".into(),
+                    ..Default::default()
+                },
+            )
+            .await,
+        );
     }
     assert_eq!(seen[0], seen[1]);
     assert!(seen[0].body.contains('😀'), "{:?}", seen[0]);
@@ -233,11 +264,31 @@ const INIT_CASES: &[(&str, &str, &str)] = &[
     ("nodot", "", ""),
     ("sys.handler", "", ""),
     ("missing.handler", "", ""),
-    ("bad.handler", "bad.py", "def handler(event, context:\n    return 1\n"),
-    ("boom.handler", "boom.py", "import os\nx = {}\nx['missing']\n"),
-    ("custom.handler", "custom.py", "class Oops(Exception):\n    pass\nraise Oops('at import')\n"),
-    ("noattr.handler", "noattr.py", "def other(e, c):\n    return 1\n"),
-    ("nested/dir/mod.handler", "nested/dir/mod.py", "raise ImportError('inner dependency missing')\n"),
+    (
+        "bad.handler",
+        "bad.py",
+        "def handler(event, context:\n    return 1\n",
+    ),
+    (
+        "boom.handler",
+        "boom.py",
+        "import os\nx = {}\nx['missing']\n",
+    ),
+    (
+        "custom.handler",
+        "custom.py",
+        "class Oops(Exception):\n    pass\nraise Oops('at import')\n",
+    ),
+    (
+        "noattr.handler",
+        "noattr.py",
+        "def other(e, c):\n    return 1\n",
+    ),
+    (
+        "nested/dir/mod.handler",
+        "nested/dir/mod.py",
+        "raise ImportError('inner dependency missing')\n",
+    ),
     ("deps.handler", "deps.py", "import not_installed_anywhere\n"),
 ];
 
@@ -254,10 +305,16 @@ async fn init_errors_match_awslambdaric_byte_for_byte() {
         for peer in [None, Some(python.as_path())] {
             let rt = start_runtime(peer, root.path(), handler).await;
             let post = wait_for_init_error(&rt.api, &rt._process, Duration::from_secs(20)).await;
-            seen.push((header(&post, "lambda-runtime-function-error-type"), String::from_utf8_lossy(&post.body).into_owned()));
+            seen.push((
+                header(&post, "lambda-runtime-function-error-type"),
+                String::from_utf8_lossy(&post.body).into_owned(),
+            ));
         }
         if seen[0] != seen[1] {
-            mismatches.push(format!("{handler}:\n  ferric:       {:?}\n  awslambdaric: {:?}", seen[0], seen[1]));
+            mismatches.push(format!(
+                "{handler}:\n  ferric:       {:?}\n  awslambdaric: {:?}",
+                seen[0], seen[1]
+            ));
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));

@@ -12,11 +12,18 @@ use tokio::process::Command;
 const INVOKE: &str = "/2015-03-31/functions/function/invocations";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn echo_worker() -> String {
-    repo().join("examples/raw/echo_worker.sh").display().to_string()
+    repo()
+        .join("examples/raw/echo_worker.sh")
+        .display()
+        .to_string()
 }
 
 /// `ferric -- bash echo_worker.sh` serving on a fresh port.
@@ -36,12 +43,18 @@ async fn serve(extra_env: &[(&str, &str)]) -> (Running, String) {
     let running = Running::spawn(cmd);
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return (running, base);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("ferric did not listen on {port}; stderr:\n{}", running.stderr());
+    panic!(
+        "ferric did not listen on {port}; stderr:\n{}",
+        running.stderr()
+    );
 }
 
 fn client() -> reqwest::Client {
@@ -66,8 +79,16 @@ async fn serves_the_rie_invoke_endpoint_and_stops_on_sigterm() {
 
     running.terminate();
     let status = running.wait(Duration::from_secs(10)).await;
-    assert!(status.success(), "exit {status:?}; stderr:\n{}", running.stderr());
-    assert!(running.stderr().contains("echo worker: shutting down"), "{}", running.stderr());
+    assert!(
+        status.success(),
+        "exit {status:?}; stderr:\n{}",
+        running.stderr()
+    );
+    assert!(
+        running.stderr().contains("echo worker: shutting down"),
+        "{}",
+        running.stderr()
+    );
 }
 
 #[tokio::test]
@@ -95,7 +116,12 @@ async fn concurrent_invokes_are_queued_not_dropped() {
 async fn oversized_request_is_refused_with_413() {
     let (_running, base) = serve(&[]).await;
     let body = vec![b' '; 6 * 1024 * 1024 + 101];
-    let r = client().post(format!("{base}{INVOKE}")).body(body).send().await.unwrap();
+    let r = client()
+        .post(format!("{base}{INVOKE}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("RequestEntityTooLarge"));
 }
@@ -113,7 +139,10 @@ async fn listen_address_in_use_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("FERRIC_LISTEN") && stderr.contains(&addr), "{stderr}");
+    assert!(
+        stderr.contains("FERRIC_LISTEN") && stderr.contains(&addr),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +157,11 @@ async fn invoke_subcommand_prints_the_result() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"k\": [1, 2]}\n");
 
     let mut child = Command::new(ferric_bin())
@@ -150,7 +183,14 @@ async fn invoke_subcommand_prints_the_result() {
 #[tokio::test]
 async fn invoke_subcommand_reports_missing_event_file_and_handler() {
     let out = Command::new(ferric_bin())
-        .args(["invoke", "--event", "/nonexistent/event.json", "--", "bash", &echo_worker()])
+        .args([
+            "invoke",
+            "--event",
+            "/nonexistent/event.json",
+            "--",
+            "bash",
+            &echo_worker(),
+        ])
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .output()
         .await

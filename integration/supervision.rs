@@ -11,7 +11,10 @@ use serde_json::Value;
 use support::*;
 
 fn fixture() -> String {
-    repo().join("integration/fixtures/misbehave.py").display().to_string()
+    repo()
+        .join("integration/fixtures/misbehave.py")
+        .display()
+        .to_string()
 }
 
 struct Faulty {
@@ -41,35 +44,67 @@ async fn faulty(mode: &str, env: &[(&str, &str)]) -> Faulty {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Faulty { api, running: Running::spawn(cmd), state, _root: root }
+    Faulty {
+        api,
+        running: Running::spawn(cmd),
+        state,
+        _root: root,
+    }
 }
 
 fn alive(pid: i32) -> bool {
     // A zombie counts as dead: check /proc state rather than kill(0).
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
 
 /// Invoke once (expecting a ferric-generated error), check the post, then check recovery.
-async fn expect_fault(f: &Faulty, timeout: Duration, error_type: &str, message_parts: &[&str]) -> Duration {
+async fn expect_fault(
+    f: &Faulty,
+    timeout: Duration,
+    error_type: &str,
+    message_parts: &[&str],
+) -> Duration {
     let started = Instant::now();
-    let r = invoke(&f.api, InvokeRequest { body: "{\"n\": 1}".into(), timeout: Some(timeout), ..Default::default() }).await;
+    let r = invoke(
+        &f.api,
+        InvokeRequest {
+            body: "{\"n\": 1}".into(),
+            timeout: Some(timeout),
+            ..Default::default()
+        },
+    )
+    .await;
     let took = started.elapsed();
     let body = match &r.outcome {
         InvokeOutcome::FunctionError { body } => body.clone(),
-        other => panic!("expected a function error, got {other:?}\nstderr:\n{}", f.running.stderr()),
+        other => panic!(
+            "expected a function error, got {other:?}\nstderr:\n{}",
+            f.running.stderr()
+        ),
     };
     let posts = posts_for(&f.api, &r.request_id);
     assert_eq!(posts.len(), 1, "exactly one post per invocation");
     assert!(posts[0].path.ends_with("/error"));
-    assert_eq!(header(&posts[0], "lambda-runtime-function-error-type").as_deref(), Some(error_type));
+    assert_eq!(
+        header(&posts[0], "lambda-runtime-function-error-type").as_deref(),
+        Some(error_type)
+    );
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["errorType"], error_type, "{v}");
     assert_eq!(v["requestId"], r.request_id.as_str());
     let message = v["errorMessage"].as_str().unwrap();
-    assert!(message.starts_with(&format!("RequestId: {} Error: ", r.request_id)), "{message}");
+    assert!(
+        message.starts_with(&format!("RequestId: {} Error: ", r.request_id)),
+        "{message}"
+    );
     for part in message_parts {
         assert!(message.contains(part), "{part:?} not in {message:?}");
     }
@@ -77,47 +112,100 @@ async fn expect_fault(f: &Faulty, timeout: Duration, error_type: &str, message_p
     let next = invoke_json(&f.api, "{\"n\": 2}").await;
     match &next.outcome {
         InvokeOutcome::Response { body, .. } => assert_eq!(&body[..], b"{\"n\": 2}"),
-        other => panic!("recovery failed: {other:?}\nstderr:\n{}", f.running.stderr()),
+        other => panic!(
+            "recovery failed: {other:?}\nstderr:\n{}",
+            f.running.stderr()
+        ),
     }
     let spawns = f.spawns();
     assert_eq!(spawns.len(), 2, "one replacement worker");
-    assert!(!alive(spawns[0]), "the failed worker {} must not be left running", spawns[0]);
+    assert!(
+        !alive(spawns[0]),
+        "the failed worker {} must not be left running",
+        spawns[0]
+    );
     took
 }
 
 #[tokio::test]
 async fn worker_exit_reports_status_and_last_stderr_lines() {
     let f = faulty("exit", &[]).await;
-    let took = expect_fault(&f, Duration::from_secs(30), "Runtime.ExitError", &["exit status 3", "about to exit with status 3"]).await;
-    assert!(took < Duration::from_secs(5), "answered without waiting for the deadline: {took:?}");
-    assert!(f.running.stderr().contains("about to exit with status 3"), "logs kept");
+    let took = expect_fault(
+        &f,
+        Duration::from_secs(30),
+        "Runtime.ExitError",
+        &["exit status 3", "about to exit with status 3"],
+    )
+    .await;
+    assert!(
+        took < Duration::from_secs(5),
+        "answered without waiting for the deadline: {took:?}"
+    );
+    assert!(
+        f.running.stderr().contains("about to exit with status 3"),
+        "logs kept"
+    );
 }
 
 #[tokio::test]
 async fn segfault_is_named() {
     let f = faulty("segv", &[]).await;
-    expect_fault(&f, Duration::from_secs(30), "Runtime.ExitError", &["signal: segmentation fault"]).await;
+    expect_fault(
+        &f,
+        Duration::from_secs(30),
+        "Runtime.ExitError",
+        &["signal: segmentation fault"],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn sigkill_suggests_out_of_memory() {
     let f = faulty("sigkill", &[]).await;
-    expect_fault(&f, Duration::from_secs(30), "Runtime.ExitError", &["signal: killed (possibly out of memory)"]).await;
+    expect_fault(
+        &f,
+        Duration::from_secs(30),
+        "Runtime.ExitError",
+        &["signal: killed (possibly out of memory)"],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn hang_past_the_deadline_times_out_and_kills_the_process_group() {
     let f = faulty("hang_with_grandchild", &[]).await;
-    let took = expect_fault(&f, Duration::from_secs(2), "Runtime.Timeout", &["Task timed out after 2.00 seconds"]).await;
-    assert!(took >= Duration::from_millis(1800) && took < Duration::from_secs(4), "{took:?}");
-    let grandchild: i32 = std::fs::read_to_string(f.state.path().join("grandchild")).unwrap().trim().parse().unwrap();
-    assert!(!alive(grandchild), "the worker's child process {grandchild} was left running");
+    let took = expect_fault(
+        &f,
+        Duration::from_secs(2),
+        "Runtime.Timeout",
+        &["Task timed out after 2.00 seconds"],
+    )
+    .await;
+    assert!(
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    let grandchild: i32 = std::fs::read_to_string(f.state.path().join("grandchild"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !alive(grandchild),
+        "the worker's child process {grandchild} was left running"
+    );
 }
 
 #[tokio::test]
 async fn worker_ignoring_sigterm_is_killed_after_the_grace_period() {
     let f = faulty("ignore_sigterm_hang", &[("FERRIC_KILL_GRACE_MS", "200")]).await;
-    expect_fault(&f, Duration::from_secs(1), "Runtime.Timeout", &["Task timed out after 1.00 seconds"]).await;
+    expect_fault(
+        &f,
+        Duration::from_secs(1),
+        "Runtime.Timeout",
+        &["Task timed out after 1.00 seconds"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -126,12 +214,26 @@ async fn protocol_violations_are_answered_at_once() {
         ("malformed", "broke the frame protocol", vec![]),
         ("plain_text", "hello, I am not a frame", vec![]),
         ("wrong_id", "answer for request id", vec![]),
-        ("oversize", "over the 1048576-byte limit", vec![("FERRIC_MAX_FRAME_BYTES", "1048576")]),
+        (
+            "oversize",
+            "over the 1048576-byte limit",
+            vec![("FERRIC_MAX_FRAME_BYTES", "1048576")],
+        ),
         ("bad_terminator", "out of sync", vec![]),
-        ("close_stdout", "closed its frame channel but kept running", vec![]),
+        (
+            "close_stdout",
+            "closed its frame channel but kept running",
+            vec![],
+        ),
     ] {
         let f = faulty(mode, &env).await;
-        let took = expect_fault(&f, Duration::from_secs(30), "Runtime.WorkerProtocolError", &[part]).await;
+        let took = expect_fault(
+            &f,
+            Duration::from_secs(30),
+            "Runtime.WorkerProtocolError",
+            &[part],
+        )
+        .await;
         assert!(took < Duration::from_secs(5), "{mode}: waited {took:?}");
     }
 }
@@ -139,13 +241,24 @@ async fn protocol_violations_are_answered_at_once() {
 fn peak_rss_mib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
 }
 
 #[tokio::test]
 async fn a_100mb_line_keeps_memory_bounded() {
     let f = faulty("huge_line", &[]).await;
-    expect_fault(&f, Duration::from_secs(30), "Runtime.WorkerProtocolError", &["longer than 65536 bytes"]).await;
+    expect_fault(
+        &f,
+        Duration::from_secs(30),
+        "Runtime.WorkerProtocolError",
+        &["longer than 65536 bytes"],
+    )
+    .await;
     let peak = peak_rss_mib(f.running.pid());
     assert!(peak < 64, "ferric's peak RSS was {peak} MiB");
 }
@@ -155,27 +268,51 @@ async fn worker_not_reading_stdin_is_bounded_by_the_deadline() {
     let f = faulty("stall_stdin", &[]).await;
     let event = format!("{{\"data\": \"{}\"}}", "z".repeat(5 * 1024 * 1024));
     let started = Instant::now();
-    let r = invoke(&f.api, InvokeRequest { body: event.into(), timeout: Some(Duration::from_secs(2)), ..Default::default() }).await;
+    let r = invoke(
+        &f.api,
+        InvokeRequest {
+            body: event.into(),
+            timeout: Some(Duration::from_secs(2)),
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(started.elapsed() < Duration::from_secs(4));
     match r.outcome {
-        InvokeOutcome::FunctionError { body } => assert!(String::from_utf8_lossy(&body).contains("Task timed out after 2.00 seconds")),
+        InvokeOutcome::FunctionError { body } => {
+            assert!(String::from_utf8_lossy(&body).contains("Task timed out after 2.00 seconds"))
+        }
         other => panic!("{other:?}"),
     }
     let next = invoke_json(&f.api, "[3]").await;
-    assert!(matches!(next.outcome, InvokeOutcome::Response { ref body, .. } if &body[..] == b"[3]"), "{next:?}");
+    assert!(
+        matches!(next.outcome, InvokeOutcome::Response { ref body, .. } if &body[..] == b"[3]"),
+        "{next:?}"
+    );
 }
 
 #[tokio::test]
 async fn respawn_failures_are_bounded_then_ferric_exits() {
     let mut f = faulty("init_crash_after_first", &[]).await;
     let r = invoke_json(&f.api, "{}").await;
-    assert!(matches!(r.outcome, InvokeOutcome::FunctionError { .. }), "{r:?}");
+    assert!(
+        matches!(r.outcome, InvokeOutcome::FunctionError { .. }),
+        "{r:?}"
+    );
     let started = Instant::now();
     let status = f.running.wait(Duration::from_secs(20)).await;
     assert!(!status.success());
     // 5 attempts with exponential backoff from 100 ms: never a tight loop.
-    assert!(started.elapsed() >= Duration::from_millis(1400), "{:?}", started.elapsed());
-    assert_eq!(f.spawns().len(), 6, "first worker + 5 bounded respawn attempts");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        f.spawns().len(),
+        6,
+        "first worker + 5 bounded respawn attempts"
+    );
     assert!(f.running.stderr().contains("replacement cannot start"));
 }
 
@@ -219,14 +356,21 @@ async fn registers_the_shutdown_extension_unless_disabled() {
 async fn raw_ferric_against(address: &str) -> Running {
     let root = TaskRoot::new();
     let mut cmd = tokio::process::Command::new(ferric_bin());
-    cmd.args(["--", "bash", &repo().join("examples/raw/echo_worker.sh").display().to_string()])
-        .current_dir(root.path())
-        .env("AWS_LAMBDA_RUNTIME_API", address)
-        .env("FERRIC_REGISTER_EXTENSION", "0")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args([
+        "--",
+        "bash",
+        &repo()
+            .join("examples/raw/echo_worker.sh")
+            .display()
+            .to_string(),
+    ])
+    .current_dir(root.path())
+    .env("AWS_LAMBDA_RUNTIME_API", address)
+    .env("FERRIC_REGISTER_EXTENSION", "0")
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .kill_on_drop(true);
     Running::spawn(cmd)
 }
 
@@ -239,8 +383,17 @@ async fn next_refused_is_retried_with_backoff_then_exits() {
     let mut running = raw_ferric_against(&address).await;
     let status = running.wait(Duration::from_secs(20)).await;
     assert!(!status.success());
-    assert!(started.elapsed() >= Duration::from_millis(1400), "backoff 100+200+400+800 ms: {:?}", started.elapsed());
-    assert_eq!(running.stderr().matches("retrying").count(), 4, "{}", running.stderr());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "backoff 100+200+400+800 ms: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        running.stderr().matches("retrying").count(),
+        4,
+        "{}",
+        running.stderr()
+    );
 }
 
 #[tokio::test]
@@ -260,13 +413,22 @@ async fn next_reset_is_retried_and_the_event_redelivered() {
     .await;
     let mut running = raw_ferric_against(&api.address).await;
     for _ in 0..200 {
-        if api.requests().iter().any(|r| r.contains("/req-redelivered/response")) {
+        if api
+            .requests()
+            .iter()
+            .any(|r| r.contains("/req-redelivered/response"))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let requests = api.requests();
-    assert!(requests.contains(&"POST /2018-06-01/runtime/invocation/req-redelivered/response".to_string()), "{requests:?}\n{}", running.stderr());
+    assert!(
+        requests
+            .contains(&"POST /2018-06-01/runtime/invocation/req-redelivered/response".to_string()),
+        "{requests:?}\n{}",
+        running.stderr()
+    );
     running.terminate();
     running.wait(Duration::from_secs(10)).await;
 }
@@ -279,7 +441,11 @@ async fn next_500_exits_promptly() {
     let status = running.wait(Duration::from_secs(10)).await;
     assert!(!status.success());
     assert!(started.elapsed() < Duration::from_secs(2));
-    let nexts = api.requests().iter().filter(|r| r.ends_with("/invocation/next")).count();
+    let nexts = api
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with("/invocation/next"))
+        .count();
     assert_eq!(nexts, 1, "no retry after a 500");
 }
 
@@ -297,4 +463,25 @@ async fn response_500_exits() {
     let status = running.wait(Duration::from_secs(10)).await;
     assert!(!status.success());
     assert!(running.stderr().contains("500"), "{}", running.stderr());
+}
+
+#[tokio::test]
+async fn max_concurrency_runs_one_worker_per_lane() {
+    let f = faulty("slow_echo", &[("AWS_LAMBDA_MAX_CONCURRENCY", "2")]).await;
+    let started = Instant::now();
+    let (a, b) = tokio::join!(invoke_json(&f.api, "[1]"), invoke_json(&f.api, "[2]"));
+    let took = started.elapsed();
+    assert!(
+        matches!(a.outcome, InvokeOutcome::Response { ref body, .. } if &body[..] == b"[1]"),
+        "{a:?}"
+    );
+    assert!(
+        matches!(b.outcome, InvokeOutcome::Response { ref body, .. } if &body[..] == b"[2]"),
+        "{b:?}"
+    );
+    assert_eq!(f.spawns().len(), 2);
+    assert!(
+        took < Duration::from_millis(1900),
+        "the two 1 s invocations ran one after the other: {took:?}"
+    );
 }

@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 use crate::config::{Cli, Command, Config, RunArgs};
 use crate::emulator::{Emulator, EmulatorOptions, InvokeOutcome, InvokeRequest, INVOKE_PATH};
 use crate::runtime_api::RuntimeApi;
-use crate::supervisor::{RunError, Supervisor};
+use crate::supervisor::{run_lanes, RunError, Supervisor};
 
 /// The User-Agent ferric sends to the Runtime API.
 pub const USER_AGENT: &str = concat!("ferric/", env!("CARGO_PKG_VERSION"));
@@ -89,9 +89,7 @@ async fn run_production(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<ExitCode> {
     let api = RuntimeApi::new(address, USER_AGENT).context("AWS_LAMBDA_RUNTIME_API")?;
-    Ok(exit_for(
-        Supervisor::new(config, api).run(stopped(shutdown)).await,
-    ))
+    Ok(exit_for(run_lanes(&config, &api, shutdown).await))
 }
 
 /// Serve the RIE invoke endpoint on `FERRIC_LISTEN` until SIGTERM/SIGINT. A runtime whose init
@@ -112,9 +110,7 @@ async fn serve(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
     );
     loop {
         let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT)?;
-        let result = Supervisor::new(config.clone(), api)
-            .run(stopped(shutdown.clone()))
-            .await;
+        let result = run_lanes(&config, &api, shutdown.clone()).await;
         if *shutdown.borrow() {
             server.abort();
             return Ok(exit_for(result));

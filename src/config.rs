@@ -219,8 +219,12 @@ impl Config {
                 .unwrap_or(1)
                 .clamp(1, 64),
             function_name: get(env::FUNCTION_NAME).unwrap_or_else(|| "test_function".into()),
-            register_extension: parsed::<Switch>(get, env::REGISTER_EXTENSION, "1/0, true/false or on/off")?
-                .is_none_or(|s| s.0),
+            register_extension: parsed::<Switch>(
+                get,
+                env::REGISTER_EXTENSION,
+                "1/0, true/false or on/off",
+            )?
+            .is_none_or(|s| s.0),
             max_invocations: parsed(get, env::MAX_INVOCATIONS, "a whole number")?.unwrap_or(0),
             max_rss_mb: parsed(get, env::MAX_RSS_MB, "a whole number of MiB")?.unwrap_or(0),
         })
@@ -303,7 +307,14 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.function_timeout, Duration::from_secs(3));
         assert_eq!(c.runtime_api.as_deref(), Some("127.0.0.1:9001"));
-        let c = cfg(&["a.b"], &[("FERRIC_REGISTER_EXTENSION", "off"), ("FERRIC_MAX_INVOCATIONS", "100")]).unwrap();
+        let c = cfg(
+            &["a.b"],
+            &[
+                ("FERRIC_REGISTER_EXTENSION", "off"),
+                ("FERRIC_MAX_INVOCATIONS", "100"),
+            ],
+        )
+        .unwrap();
         assert!(!c.register_extension);
         assert_eq!(c.max_invocations, 100);
         let raw = cfg(&["--", "./worker", "--flag"], &[]).unwrap();

@@ -357,30 +357,50 @@ impl Emulator {
 
     /// The Extensions API, enough for a runtime's no-op internal extension: register, then an
     /// `event/next` that only returns at shutdown (this emulator never sends events).
-    async fn extension_route(&self, rest: &str, method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {
+    async fn extension_route(
+        &self,
+        rest: &str,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Response<Full<Bytes>> {
         match (method, rest) {
             (&Method::POST, "register") => {
                 if header(headers, "lambda-extension-name").is_none_or(|n| n.is_empty()) {
-                    return api_error(StatusCode::FORBIDDEN, "Extension.InvalidExtensionName", "missing Lambda-Extension-Name");
+                    return api_error(
+                        StatusCode::FORBIDDEN,
+                        "Extension.InvalidExtensionName",
+                        "missing Lambda-Extension-Name",
+                    );
                 }
                 if self.lock().next_calls > 0 {
-                    return api_error(StatusCode::FORBIDDEN, "Extension.RegistrationAfterInit", "register before the runtime's first /next");
+                    return api_error(
+                        StatusCode::FORBIDDEN,
+                        "Extension.RegistrationAfterInit",
+                        "register before the runtime's first /next",
+                    );
                 }
                 let id = uuid::Uuid::new_v4().to_string();
                 self.lock().extensions += 1;
-                let mut r = respond(StatusCode::OK, r#"{"functionName":"","functionVersion":"$LATEST","handler":""}"#);
+                let mut r = respond(
+                    StatusCode::OK,
+                    r#"{"functionName":"","functionVersion":"$LATEST","handler":""}"#,
+                );
                 if let Ok(v) = HeaderValue::from_str(&id) {
                     r.headers_mut().insert("lambda-extension-identifier", v);
                 }
                 r
             }
-            (&Method::GET, "event/next") if header(headers, "lambda-extension-identifier").is_some() => {
+            (&Method::GET, "event/next")
+                if header(headers, "lambda-extension-identifier").is_some() =>
+            {
                 std::future::pending::<()>().await;
                 unreachable!("pending never resolves")
             }
-            (&Method::GET, "event/next") => {
-                api_error(StatusCode::FORBIDDEN, "Extension.MissingExtensionIdentifier", "missing Lambda-Extension-Identifier")
-            }
+            (&Method::GET, "event/next") => api_error(
+                StatusCode::FORBIDDEN,
+                "Extension.MissingExtensionIdentifier",
+                "missing Lambda-Extension-Identifier",
+            ),
             _ => api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint"),
         }
     }

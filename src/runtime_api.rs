@@ -206,12 +206,26 @@ impl RuntimeApi {
             .timeout(POST_TIMEOUT)
             .send()
             .await
-            .map_err(|source| ApiError::Transport { endpoint: EP, source })?;
+            .map_err(|source| ApiError::Transport {
+                endpoint: EP,
+                source,
+            })?;
         let status = response.status();
-        let id = response.headers().get("lambda-extension-identifier").cloned();
-        let body = response.bytes().await.map(|b| lossy(&b)).unwrap_or_default();
+        let id = response
+            .headers()
+            .get("lambda-extension-identifier")
+            .cloned();
+        let body = response
+            .bytes()
+            .await
+            .map(|b| lossy(&b))
+            .unwrap_or_default();
         let Some(id) = id.filter(|_| status.is_success()) else {
-            return Err(ApiError::Status { endpoint: EP, status, body });
+            return Err(ApiError::Status {
+                endpoint: EP,
+                status,
+                body,
+            });
         };
         let http = self.http.clone();
         tokio::spawn(async move {

@@ -274,8 +274,15 @@ impl Supervisor {
         };
         let (max_inv, max_rss) = (self.config.max_invocations, self.config.max_rss_mb);
         let reason = if max_inv > 0 && worker.invocations >= max_inv {
-            format!("it served {} invocations (FERRIC_MAX_INVOCATIONS={max_inv})", worker.invocations)
-        } else if let Some(rss) = (max_rss > 0).then(|| rss_mib(worker.pid())).flatten().filter(|r| *r > max_rss) {
+            format!(
+                "it served {} invocations (FERRIC_MAX_INVOCATIONS={max_inv})",
+                worker.invocations
+            )
+        } else if let Some(rss) = (max_rss > 0)
+            .then(|| rss_mib(worker.pid()))
+            .flatten()
+            .filter(|r| *r > max_rss)
+        {
             format!("it uses {rss} MiB (FERRIC_MAX_RSS_MB={max_rss})")
         } else {
             return;
@@ -382,6 +389,50 @@ impl Supervisor {
             xray_cause: None,
         }
     }
+}
+
+/// Run `config.concurrency` supervisors (one worker each) side by side, for Lambda Managed
+/// Instances (`AWS_LAMBDA_MAX_CONCURRENCY`): each polls `/next` on its own. The first lane to
+/// fail stops the others; a 403 on a second init error is expected (a sibling reported first).
+pub async fn run_lanes(
+    config: &Config,
+    api: &RuntimeApi,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    if config.concurrency <= 1 {
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        return Supervisor::new(config.clone(), api.clone()).run(stop).await;
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut lanes = tokio::task::JoinSet::new();
+    for _ in 0..config.concurrency {
+        let mut stop = stop_rx.clone();
+        let lane = Supervisor::new(config.clone(), api.clone());
+        lanes.spawn(lane.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+    }
+    let mut first_error = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => { let _ = stop_tx.send(true); }
+            done = lanes.join_next() => match done {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => {
+                    let _ = stop_tx.send(true);
+                    first_error.get_or_insert(e);
+                }
+                Some(Err(join)) => {
+                    let _ = stop_tx.send(true);
+                    first_error.get_or_insert(RunError::RespawnFailed { last: join.to_string() });
+                }
+            },
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Resident memory of a process in MiB, from `/proc/<pid>/status`.

@@ -39,7 +39,9 @@ pub fn awslambdaric_python() -> Option<PathBuf> {
 }
 
 pub fn node() -> PathBuf {
-    std::env::var("FERRIC_TEST_NODE").map(PathBuf::from).unwrap_or_else(|_| "node".into())
+    std::env::var("FERRIC_TEST_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| "node".into())
 }
 
 /// A task root in a temporary directory.
@@ -49,7 +51,9 @@ pub struct TaskRoot {
 
 impl TaskRoot {
     pub fn new() -> TaskRoot {
-        TaskRoot { dir: tempfile::tempdir().expect("temp dir") }
+        TaskRoot {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -71,9 +75,12 @@ pub async fn fake() -> Emulator {
 }
 
 pub async fn fake_with_timeout(timeout: Duration) -> Emulator {
-    Emulator::start(([127, 0, 0, 1], 0).into(), EmulatorOptions::new("test_function", timeout))
-        .await
-        .expect("fake Runtime API starts")
+    Emulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        EmulatorOptions::new("test_function", timeout),
+    )
+    .await
+    .expect("fake Runtime API starts")
 }
 
 /// A `ferric` command pointed at `api`, running in `root`, with a clean, Lambda-like env.
@@ -127,7 +134,11 @@ impl Running {
         let mut child = cmd.spawn().expect("ferric starts");
         let stdout = capture(child.stdout.take().expect("stdout piped"));
         let stderr = capture(child.stderr.take().expect("stderr piped"));
-        Running { child, stdout, stderr }
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     pub fn stderr(&self) -> String {
@@ -146,7 +157,10 @@ impl Running {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 status.expect("wait")
             }
-            Err(_) => panic!("ferric did not exit within {limit:?}; stderr:\n{}", self.stderr()),
+            Err(_) => panic!(
+                "ferric did not exit within {limit:?}; stderr:\n{}",
+                self.stderr()
+            ),
         }
     }
 
@@ -166,7 +180,14 @@ impl Running {
 
 /// Invoke with a JSON event and a bound on the wait.
 pub async fn invoke_json(api: &Emulator, event: &str) -> InvokeResult {
-    invoke(api, InvokeRequest { body: event.to_owned().into(), ..Default::default() }).await
+    invoke(
+        api,
+        InvokeRequest {
+            body: event.to_owned().into(),
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 pub async fn invoke(api: &Emulator, request: InvokeRequest) -> InvokeResult {
@@ -184,7 +205,10 @@ pub fn posts_for(api: &Emulator, request_id: &str) -> Vec<Post> {
 }
 
 pub fn header(post: &Post, name: &str) -> Option<String> {
-    post.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    post.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Start ferric for `handler` in `root` against a fresh fake Runtime API.
@@ -198,11 +222,18 @@ pub async fn start(root: &TaskRoot, args: &[&str]) -> (Emulator, Running) {
 pub async fn wait_for_init_error(api: &Emulator, running: &Running, limit: Duration) -> Post {
     let end = tokio::time::Instant::now() + limit;
     loop {
-        if let Some(p) = api.posts().into_iter().find(|p| p.path.ends_with("/runtime/init/error")) {
+        if let Some(p) = api
+            .posts()
+            .into_iter()
+            .find(|p| p.path.ends_with("/runtime/init/error"))
+        {
             return p;
         }
         if tokio::time::Instant::now() > end {
-            panic!("no init error posted within {limit:?}; stderr:\n{}", running.stderr());
+            panic!(
+                "no init error posted within {limit:?}; stderr:\n{}",
+                running.stderr()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -210,7 +241,11 @@ pub async fn wait_for_init_error(api: &Emulator, running: &Running, limit: Durat
 
 /// What a [`ScriptedApi`] does with one request.
 pub enum Action {
-    Respond { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// Close the connection without answering.
     Close,
 }
@@ -235,7 +270,9 @@ impl ScriptedApi {
         let script = Arc::new(tokio::sync::Mutex::new(script));
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (log, script) = (log.clone(), script.clone());
                 tokio::spawn(async move {
                     let mut stream = BufReader::new(stream);
@@ -245,7 +282,10 @@ impl ScriptedApi {
                             return;
                         }
                         let mut parts = line.split_whitespace();
-                        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+                        let (method, path) = (
+                            parts.next().unwrap_or("").to_owned(),
+                            parts.next().unwrap_or("").to_owned(),
+                        );
                         let mut len = 0usize;
                         loop {
                             let mut h = String::new();
@@ -262,15 +302,25 @@ impl ScriptedApi {
                             }
                         }
                         let mut body = vec![0u8; len];
-                        if tokio::io::AsyncReadExt::read_exact(&mut stream, &mut body).await.is_err() {
+                        if tokio::io::AsyncReadExt::read_exact(&mut stream, &mut body)
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                         log.lock().unwrap().push(format!("{method} {path}"));
                         let action = (script.lock().await)(&method, &path, &body);
                         match action {
                             Action::Close => return,
-                            Action::Respond { status, headers, body } => {
-                                let mut out = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+                            Action::Respond {
+                                status,
+                                headers,
+                                body,
+                            } => {
+                                let mut out = format!(
+                                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n",
+                                    body.len()
+                                );
                                 for (k, v) in headers {
                                     out.push_str(&format!("{k}: {v}\r\n"));
                                 }
@@ -306,7 +356,10 @@ pub fn next_event(request_id: &str, body: &str) -> Action {
         headers: vec![
             ("lambda-runtime-aws-request-id".into(), request_id.into()),
             ("lambda-runtime-deadline-ms".into(), deadline.to_string()),
-            ("lambda-runtime-invoked-function-arn".into(), "arn:aws:lambda:us-east-1:1:function:f".into()),
+            (
+                "lambda-runtime-invoked-function-arn".into(),
+                "arn:aws:lambda:us-east-1:1:function:f".into(),
+            ),
             ("content-type".into(), "application/json".into()),
         ],
         body: body.as_bytes().to_vec(),
@@ -314,5 +367,9 @@ pub fn next_event(request_id: &str, body: &str) -> Action {
 }
 
 pub fn status(code: u16) -> Action {
-    Action::Respond { status: code, headers: vec![], body: b"{}".to_vec() }
+    Action::Respond {
+        status: code,
+        headers: vec![],
+        body: b"{}".to_vec(),
+    }
 }

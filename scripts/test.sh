@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs the peers the tests compare against (idempotent),
+# then the Rust unit + integration tests and the shims' own test suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup-peers.sh
+
+echo "== cargo test"
+cargo test 2>&1
+
+echo "== Python shim tests"
+.cache/py-venv/bin/python -m unittest discover -s src/shims/python -p 'test_*.py'
+
+if [ -d src/shims/node/test ]; then
+  echo "== Node shim tests"
+  node --test src/shims/node/test/
+fi
