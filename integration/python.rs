@@ -407,7 +407,7 @@ async fn handler_exception_body_and_headers() {
     );
     assert_eq!(cause["exceptions"][0]["type"], "ValueError");
     assert!(
-        running.stderr().contains("[ERROR] ValueError: boom"),
+        running.stderr_contains("[ERROR] ValueError: boom").await,
         "{}",
         running.stderr()
     );
@@ -531,7 +531,7 @@ async fn response_over_6mb_is_refused_like_the_platform_and_ferric_goes_on() {
         }
         other => panic!("{other:?}\n{}", running.stderr()),
     }
-    assert!(running.stderr().contains("413"), "{}", running.stderr());
+    assert!(running.stderr_contains("413").await, "{}", running.stderr());
     // Same process, next invocation served.
     let again = invoke_json(&api, "{}").await;
     assert!(matches!(

@@ -373,3 +373,17 @@ pub fn status(code: u16) -> Action {
         body: b"{}".to_vec(),
     }
 }
+
+impl Running {
+    /// Wait (up to 5 s) until ferric's stderr contains `needle`; logs are forwarded
+    /// asynchronously, so they can trail the invocation's answer by a moment.
+    pub async fn stderr_contains(&self, needle: &str) -> bool {
+        for _ in 0..250 {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
