@@ -1,62 +1,109 @@
 //! Forwarding a worker's log pipe (its stderr, and for fd-3 workers its stdout) to ferric's
 //! stderr, keeping the last few kilobytes for crash reports.
+//!
+//! A background task copies the pipe as data arrives; [`LogPump::drain`] copies whatever is
+//! already in the pipe right now. The supervisor drains after each answer and before posting
+//! it, so a handler's log lines always precede the platform's END/REPORT lines for that
+//! invocation (the shims flush their output before writing an answer frame).
 
 use std::collections::VecDeque;
+use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
 /// Bytes of recent log output kept for error messages.
 const TAIL_BYTES: usize = 8 * 1024;
 /// Lines of the tail quoted in error messages.
 pub const TAIL_LINES: usize = 10;
+const CHUNK: usize = 16 * 1024;
 
-/// Copies one log pipe to ferric's stderr in the background.
+struct Inner {
+    pipe: pipe::Receiver,
+    /// Serialises copies so output keeps its order; holds the copy buffer.
+    out: tokio::sync::Mutex<(tokio::io::Stderr, Vec<u8>)>,
+    tail: Mutex<VecDeque<u8>>,
+}
+
+/// Copies one log pipe to ferric's stderr.
 #[derive(Clone)]
 pub struct LogPump {
-    tail: Arc<Mutex<VecDeque<u8>>>,
+    inner: Option<Arc<Inner>>,
     done: watch::Receiver<bool>,
+}
+
+impl Inner {
+    /// Copy what is in the pipe now. Returns true at end of file.
+    async fn copy_available(&self) -> bool {
+        let mut guard = self.out.lock().await;
+        let (out, buf) = &mut *guard;
+        buf.resize(CHUNK, 0);
+        loop {
+            match read_now(&self.pipe, buf) {
+                Ok(0) => return true,
+                Ok(n) => {
+                    remember(&self.tail, &buf[..n]);
+                    // ferric's stderr going away must not stop the worker from being drained.
+                    let _ = out.write_all(&buf[..n]).await;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    // Tell tokio the pipe is drained, so `readable()` waits for new data.
+                    let _ = self
+                        .pipe
+                        .try_io(|| Err::<(), _>(ErrorKind::WouldBlock.into()));
+                    let _ = out.flush().await;
+                    return false;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            }
+        }
+    }
 }
 
 impl LogPump {
     /// A pump with no pipe (for workers that never started).
     pub fn empty() -> LogPump {
         let (_tx, done) = watch::channel(true);
-        LogPump {
-            tail: Arc::default(),
-            done,
-        }
+        LogPump { inner: None, done }
     }
 
     /// Start copying `pipe` (the read end of the log pipe).
     pub fn start(pipe: OwnedFd) -> std::io::Result<LogPump> {
-        let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(pipe)?;
-        let tail: Arc<Mutex<VecDeque<u8>>> = Arc::default();
+        let inner = Arc::new(Inner {
+            pipe: pipe::Receiver::from_owned_fd(pipe)?,
+            out: tokio::sync::Mutex::new((tokio::io::stderr(), Vec::new())),
+            tail: Mutex::default(),
+        });
         let (tx, done) = watch::channel(false);
-        let keep = tail.clone();
+        let task = inner.clone();
         tokio::spawn(async move {
-            let mut out = tokio::io::stderr();
-            let mut buf = vec![0u8; 16 * 1024];
             loop {
-                let n = match reader.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                remember(&keep, &buf[..n]);
-                // ferric's stderr going away must not stop the worker from being drained.
-                let _ = out.write_all(&buf[..n]).await;
+                if task.pipe.readable().await.is_err() || task.copy_available().await {
+                    break;
+                }
             }
-            let _ = out.flush().await;
             let _ = tx.send(true);
         });
-        Ok(LogPump { tail, done })
+        Ok(LogPump {
+            inner: Some(inner),
+            done,
+        })
     }
 
-    /// Wait (at most a moment) until the worker's pipe has been copied to the end. Used after
-    /// the worker exited, so its last words are logged before ferric reports on it.
+    /// Copy everything the worker has written so far (does not wait for more).
+    pub async fn drain(&self) {
+        if let Some(inner) = &self.inner {
+            inner.copy_available().await;
+        }
+    }
+
+    /// Wait (at most a moment) until the pipe has been copied to its end. Used after the
+    /// worker exited, so its last words are logged before ferric reports on it.
     pub async fn flush(&self) {
         let mut done = self.done.clone();
         let _ = tokio::time::timeout(Duration::from_millis(500), done.wait_for(|d| *d)).await;
@@ -64,11 +111,28 @@ impl LogPump {
 
     /// The last [`TAIL_LINES`] lines of output, lossily decoded.
     pub fn tail(&self) -> String {
-        let bytes: Vec<u8> = match self.tail.lock() {
+        let Some(inner) = &self.inner else {
+            return String::new();
+        };
+        let bytes: Vec<u8> = match inner.tail.lock() {
             Ok(t) => t.iter().copied().collect(),
             Err(poisoned) => poisoned.into_inner().iter().copied().collect(),
         };
         last_lines(&String::from_utf8_lossy(&bytes), TAIL_LINES)
+    }
+}
+
+/// One non-blocking `read(2)` on the pipe. Unlike `try_read`, this does not consult tokio's
+/// cached readiness, so it sees bytes written since the reactor last looked.
+fn read_now(pipe: &pipe::Receiver, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is owned by `pipe` and open for its lifetime; `buf` is a valid,
+    // writable buffer of `buf.len()` bytes. The descriptor is non-blocking (tokio set it).
+    let n = unsafe { libc::read(pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
 }
 
@@ -95,6 +159,7 @@ pub fn last_lines(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn tail_keeps_only_the_newest_bytes() {
@@ -121,10 +186,21 @@ mod tests {
         let (r, w) = crate::worker::pipe().unwrap();
         let pump = LogPump::start(r).unwrap();
         let mut f = std::fs::File::from(w);
-        use std::io::Write;
         f.write_all(b"one\ntwo\n").unwrap();
         drop(f);
         pump.flush().await;
         assert_eq!(pump.tail(), "one\ntwo");
+    }
+
+    #[tokio::test]
+    async fn drain_copies_what_is_already_written_without_waiting() {
+        let (r, w) = crate::worker::pipe().unwrap();
+        let pump = LogPump::start(r).unwrap();
+        let mut f = std::fs::File::from(w);
+        f.write_all(b"before the answer\n").unwrap();
+        // No yield to the background task: drain alone must pick the line up.
+        pump.drain().await;
+        assert_eq!(pump.tail(), "before the answer");
+        drop(f);
     }
 }

@@ -316,7 +316,12 @@ impl Supervisor {
         let received_ms = epoch_ms();
         let deadline = deadline_instant(inv.deadline_ms, self.config.timeout_margin);
         let outcome = match self.worker.as_mut() {
-            Some(worker) => worker.call(&inv, deadline).await,
+            Some(worker) => {
+                let outcome = worker.call(&inv, deadline).await;
+                // The handler's log lines go out before its answer (and Lambda's END line).
+                worker.drain_logs().await;
+                outcome
+            }
             None => Err(WorkerFailure::Protocol("no worker is running".into())),
         };
         let posted = match outcome {

@@ -282,9 +282,9 @@ impl Worker {
         self.logs.tail()
     }
 
-    /// Wait until the worker's log output so far has been forwarded (bounded).
-    pub async fn flush_logs(&self) {
-        self.logs.flush().await;
+    /// Forward the log output the worker has written so far (it flushed it before answering).
+    pub async fn drain_logs(&self) {
+        self.logs.drain().await;
     }
 
     pub fn pid(&self) -> i32 {
