@@ -485,3 +485,153 @@ async fn max_concurrency_runs_one_worker_per_lane() {
         "the two 1 s invocations ran one after the other: {took:?}"
     );
 }
+
+const PY_FAULTS: &str = r#"
+import atexit, os, signal, sys, time
+
+def on_exit():
+    sys.stderr.write("atexit handler ran\n")
+    sys.stderr.flush()
+
+def on_term(signum, frame):
+    sys.stderr.write("SIGTERM handler ran\n")
+    sys.stderr.flush()
+
+atexit.register(on_exit)
+signal.signal(signal.SIGTERM, on_term)
+
+def slow_helper(seconds):
+    time.sleep(seconds)
+
+def sleepy(event, context):
+    slow_helper(event.get("sleep", 0))
+    return {"slept": event.get("sleep", 0)}
+
+def exits(event, context):
+    sys.exit(3)
+
+def hard_exit(event, context):
+    os._exit(7)
+
+def interrupted(event, context):
+    raise KeyboardInterrupt()
+"#;
+
+async fn python_faults(handler: &str) -> (TaskRoot, Emulator, Running) {
+    let root = TaskRoot::new();
+    root.write("faults.py", PY_FAULTS);
+    let api = fake().await;
+    let running = Running::spawn(ferric_command(
+        &api,
+        root.path(),
+        &[&format!("faults.{handler}")],
+    ));
+    (root, api, running)
+}
+
+async fn expect_python_fault(handler: &str, error_type: &str, part: &str) {
+    let (_root, api, running) = python_faults(handler).await;
+    let r = invoke_json(&api, "{}").await;
+    match &r.outcome {
+        InvokeOutcome::FunctionError { body } => {
+            let v: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(
+                v["errorType"],
+                error_type,
+                "{handler}: {v}\n{}",
+                running.stderr()
+            );
+            assert!(
+                v["errorMessage"].as_str().unwrap().contains(part),
+                "{handler}: {v}"
+            );
+        }
+        other => panic!("{handler}: {other:?}\n{}", running.stderr()),
+    }
+    // The replacement worker serves the next invocation (module state is fresh).
+    let r = invoke_json(&api, "{}").await;
+    assert!(
+        matches!(r.outcome, InvokeOutcome::FunctionError { .. }),
+        "{handler}: {r:?}"
+    );
+    assert_eq!(api.posts().len(), 2);
+}
+
+#[tokio::test]
+async fn python_handler_exits_are_reported_and_survived() {
+    expect_python_fault("exits", "Runtime.ExitError", "exit status 3").await;
+    expect_python_fault("hard_exit", "Runtime.ExitError", "exit status 7").await;
+    expect_python_fault(
+        "interrupted",
+        "Runtime.ExitError",
+        "Runtime exited with error",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn python_timeout_dumps_stacks_then_recovers() {
+    let (_root, api, running) = python_faults("sleepy").await;
+    let r = invoke(
+        &api,
+        InvokeRequest {
+            body: "{\"sleep\": 30}".into(),
+            timeout: Some(Duration::from_secs(2)),
+            ..Default::default()
+        },
+    )
+    .await;
+    match &r.outcome {
+        InvokeOutcome::FunctionError { body } => {
+            let v: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(v["errorType"], "Runtime.Timeout");
+            assert_eq!(
+                v["errorMessage"],
+                format!(
+                    "RequestId: {} Error: Task timed out after 2.00 seconds",
+                    r.request_id
+                )
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // faulthandler's dump names the function that was running.
+    assert!(
+        running.stderr_contains("in slow_helper").await,
+        "no stack dump:\n{}",
+        running.stderr()
+    );
+    let r = invoke_json(&api, "{\"sleep\": 0}").await;
+    assert!(
+        matches!(r.outcome, InvokeOutcome::Response { ref body, .. } if &body[..] == b"{\"slept\": 0}"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_invocation_then_runs_the_handlers_hooks() {
+    let (_root, api, mut running) = python_faults("sleepy").await;
+    let invocation = {
+        let api = api.clone();
+        tokio::spawn(async move { invoke_json(&api, "{\"sleep\": 1}").await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    running.terminate();
+    let r = invocation.await.unwrap();
+    assert!(
+        matches!(r.outcome, InvokeOutcome::Response { ref body, .. } if &body[..] == b"{\"slept\": 1}"),
+        "the in-flight invocation must finish: {r:?}\n{}",
+        running.stderr()
+    );
+    let status = running.wait(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{}", running.stderr());
+    let stderr = running.stderr();
+    let term = stderr
+        .find("SIGTERM handler ran")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let exit = stderr
+        .find("atexit handler ran")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(term < exit);
+    assert_eq!(api.next_calls(), 1, "no polling after SIGTERM");
+}
