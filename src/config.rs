@@ -33,7 +33,8 @@ pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(130);
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_FUNCTION_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_TIMEOUT_MARGIN: Duration = Duration::from_millis(50);
-pub const DEFAULT_KILL_GRACE: Duration = Duration::from_millis(500);
+/// Fits Lambda's shutdown budget (300-500 ms for the runtime after SIGTERM).
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_millis(300);
 
 /// Languages ferric has a shim for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,6 +111,8 @@ pub struct Config {
     pub max_invocations: u64,
     /// Replace a worker whose resident memory exceeds this many MiB after an invocation (0 = never).
     pub max_rss_mb: u64,
+    /// Extra environment for workers (the emulator's RIE defaults).
+    pub worker_env: Vec<(String, String)>,
 }
 
 /// A configuration mistake the user can fix.
@@ -227,6 +230,7 @@ impl Config {
             .is_none_or(|s| s.0),
             max_invocations: parsed(get, env::MAX_INVOCATIONS, "a whole number")?.unwrap_or(0),
             max_rss_mb: parsed(get, env::MAX_RSS_MB, "a whole number of MiB")?.unwrap_or(0),
+            worker_env: Vec::new(),
         })
     }
 

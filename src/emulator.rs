@@ -42,6 +42,24 @@ pub struct InvokeRequest {
     pub timeout: Option<Duration>,
 }
 
+/// The environment RIE gives a function when the image does not set it, so the context
+/// object is populated locally as under RIE. Returns the variables `get` does not have.
+pub fn rie_environment(get: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_FUNCTION_NAME", "test_function"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3008"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/Functions"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "$LATEST"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ]
+    .into_iter()
+    .filter(|(k, _)| get(k).is_none_or(|v| v.is_empty()))
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 /// How an invocation ended, as the invoker sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvokeOutcome {
@@ -496,7 +514,9 @@ impl Emulator {
             };
         let request = InvokeRequest {
             body,
-            content_type: header(&headers, "content-type").filter(|c| !c.is_empty()),
+            // Classic RIE always hands the runtime `application/json`, whatever the caller sent
+            // (`curl -d` labels bodies as form data).
+            content_type: None,
             trace_id: header(&headers, "x-amzn-trace-id"),
             client_context,
             tenant_id: header(&headers, "x-amz-tenant-id"),
@@ -569,6 +589,14 @@ pub fn decode_base64(input: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rie_environment_fills_only_what_is_missing() {
+        let env =
+            rie_environment(&|k| (k == "AWS_LAMBDA_FUNCTION_NAME").then(|| "mine".to_owned()));
+        assert!(env.iter().all(|(k, _)| k != "AWS_LAMBDA_FUNCTION_NAME"));
+        assert!(env.contains(&("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "3008".into())));
+    }
 
     #[test]
     fn base64_round_trips() {

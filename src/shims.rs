@@ -51,6 +51,7 @@ pub fn worker_spec(config: &Config, interpreter: Option<&Path>) -> WorkerSpec {
         ("FERRIC_PROTOCOL_FD".into(), fd.into()),
         ("LAMBDA_TASK_ROOT".into(), config.task_root.clone().into()),
     ];
+    env.extend(config.worker_env.iter().map(|(k, v)| (k.into(), v.into())));
     if !config.handler.is_empty() {
         env.push(("_HANDLER".into(), handler_os(&config.handler)));
     }

@@ -305,17 +305,22 @@ impl Worker {
         self.logs
     }
 
-    /// Graceful stop: shutdown frame, `grace`, SIGTERM, `grace`, SIGKILL.
+    /// Graceful stop: the shutdown frame (the worker runs its exit hooks), then SIGKILL to the
+    /// process group if it has not exited within `grace`. Lambda allows a runtime only a few
+    /// hundred milliseconds after SIGTERM, so there is no second, SIGTERM stage here.
     pub async fn shutdown(mut self, grace: Duration) {
-        let _ = timeout(grace, async {
+        let deadline = Instant::now() + grace;
+        let _ = timeout_at(deadline, async {
             self.stdin.write_all(protocol::SHUTDOWN_FRAME).await?;
             self.stdin.flush().await
         })
         .await;
-        if timeout(grace, self.child.wait()).await.is_err() {
-            terminate_child(&mut self.child, self.pid, grace).await;
-        }
+        let exited = timeout_at(deadline, self.child.wait()).await.is_ok();
+        // Also reaps anything the worker left behind in its group.
         kill_group(self.pid, libc::SIGKILL);
+        if !exited {
+            let _ = timeout(Duration::from_secs(1), self.child.wait()).await;
+        }
         self.logs.flush().await;
     }
 }
