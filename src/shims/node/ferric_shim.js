@@ -223,7 +223,6 @@ class HandlerNotFound extends Error {}
 class MalformedHandlerName extends Error {}
 class UserCodeSyntaxError extends Error {}
 class MalformedStreamingHandler extends Error {}
-class InvalidStreamingOperation extends Error {}
 class NodeJsExit extends Error {
   constructor() {
     super(
@@ -250,7 +249,6 @@ for (const E of [
   MalformedHandlerName,
   UserCodeSyntaxError,
   MalformedStreamingHandler,
-  InvalidStreamingOperation,
   NodeJsExit,
   UnhandledPromiseRejection,
   StreamingNotSupported,
@@ -892,7 +890,7 @@ class Runtime {
   }
 
   scheduleIteration() {
-    stdin.ref();
+    if (!shuttingDown) stdin.ref();
     setImmediate(() => this.next());
   }
 
