@@ -14,5 +14,5 @@ echo "== Python shim tests"
 
 if [ -d src/shims/node/test ]; then
   echo "== Node shim tests"
-  node --test src/shims/node/test/
+  node --test src/shims/node/test/*.test.js
 fi
