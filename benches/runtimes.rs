@@ -207,6 +207,17 @@ async fn run(opts: Options) -> ExitCode {
     let small = Arc::new(events::small());
     let probes: Vec<Arc<Payload>> = events::probes().into_iter().map(Arc::new).collect();
     let plans = plans(&opts);
+    if let Some(dir) = std::env::var_os("BENCH_DUMP_EVENTS") {
+        // BENCH_DUMP_EVENTS=dir: write the large events out (for profiling a shim by hand).
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        for (p, _) in &plans.large {
+            let _ = std::fs::write(
+                dir.join(format!("{}.json", p.name.replace(' ', "_"))),
+                &p.bytes,
+            );
+        }
+    }
     let task_root = setup.task_root();
 
     // Prepare every client and check it answers correctly before measuring anything.
@@ -415,8 +426,9 @@ async fn one_run(run: usize, entries: &mut [Entry], spawner: &Spawner, plans: &P
     .await;
     for &i in &order {
         if let Some(live) = lives[i].as_mut() {
-            let kib = live.idle_rss_kib().await;
-            states[i].metrics.insert("rss".into(), kib as f64 / 1024.0);
+            let (rss, pss) = live.idle_memory_kib().await;
+            states[i].metrics.insert("rss".into(), rss as f64 / 1024.0);
+            states[i].metrics.insert("pss".into(), pss as f64 / 1024.0);
         }
     }
     for (payload, reps) in &plans.large {
@@ -583,7 +595,9 @@ fn machine(root: &Path, load_before: &str, elapsed: Duration) -> Vec<(String, St
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = read_trimmed("/proc/meminfo")
         .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()))
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0))
         .unwrap_or_default();
     let os = read_trimmed("/etc/os-release")
         .lines()
@@ -688,7 +702,10 @@ fn method(opts: &Options, plans: &Plans) -> Vec<String> {
          ferric's worker too) over the warm phase, from `/proc/<pid>/task/*/schedstat` (ns); the \
          `utime+stime` tick count of `/proc/<pid>/stat` is shown as a cross-check."
             .into(),
-        "Idle RSS: sum of `VmRSS` over the process tree, 200 ms after the warm phase, the client waiting on `/next`."
+        "Idle RSS: sum of `VmRSS` over the process tree, 200 ms after the warm phase, the client waiting on \
+         `/next`. A sum of RSS counts pages shared by several processes of the tree (libc, for ferric and its \
+         worker) once per process; the PSS row (`Pss` of `/proc/<pid>/smaps_rollup`, shared pages split \
+         between their users) does not, and is given as context."
             .into(),
         format!(
             "Large events, each echoed after one unmeasured invocation, median latency: {}. Pretty-printed events \

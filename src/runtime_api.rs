@@ -90,10 +90,7 @@ impl RuntimeApi {
             .pool_idle_timeout(None)
             .http1_only()
             .build()
-            .map_err(|source| ApiError::Transport {
-                endpoint: "client setup",
-                source,
-            })?;
+            .map_err(transport("client setup"))?;
         Ok(RuntimeApi {
             http,
             base: format!("http://{address}/{API_VERSION}"),
@@ -111,19 +108,10 @@ impl RuntimeApi {
             .header(http::header::USER_AGENT, self.user_agent.clone())
             .send()
             .await
-            .map_err(|source| ApiError::Transport {
-                endpoint: EP,
-                source,
-            })?;
+            .map_err(transport(EP))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| ApiError::Transport {
-                endpoint: EP,
-                source,
-            })?;
+        let body = response.bytes().await.map_err(transport(EP))?;
         if !status.is_success() {
             return Err(ApiError::Status {
                 endpoint: EP,
@@ -206,10 +194,7 @@ impl RuntimeApi {
             .timeout(POST_TIMEOUT)
             .send()
             .await
-            .map_err(|source| ApiError::Transport {
-                endpoint: EP,
-                source,
-            })?;
+            .map_err(transport(EP))?;
         let status = response.status();
         let id = response
             .headers()
@@ -263,7 +248,7 @@ impl RuntimeApi {
             .timeout(POST_TIMEOUT)
             .send()
             .await
-            .map_err(|source| ApiError::Transport { endpoint, source })?;
+            .map_err(transport(endpoint))?;
         let status = response.status();
         if status.is_success() {
             // Drain the body so the connection goes back to the pool.
@@ -284,6 +269,10 @@ impl RuntimeApi {
         }
         Ok(PostOutcome::Refused { status, body })
     }
+}
+
+fn transport(endpoint: &'static str) -> impl FnOnce(reqwest::Error) -> ApiError {
+    move |source| ApiError::Transport { endpoint, source }
 }
 
 fn add_error_headers(h: &mut HeaderMap, error: &ErrorPost) {

@@ -18,6 +18,9 @@ pub struct Usage {
     pub cpu_ticks: u64,
     /// Sum of `VmRSS` over the tree, KiB.
     pub rss_kib: u64,
+    /// Sum of `Pss` over the tree, KiB (shared pages split between their users, so libc
+    /// shared by ferric and its worker counts once).
+    pub pss_kib: u64,
     pub processes: usize,
 }
 
@@ -82,6 +85,16 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+fn pss_kib(pid: u32) -> u64 {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
+        return 0;
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Read the tree rooted at `root` now.
 pub fn usage(root: u32) -> Usage {
     let mut u = Usage::default();
@@ -93,6 +106,7 @@ pub fn usage(root: u32) -> Usage {
         u.cpu_ticks += ticks;
         u.cpu_ns += schedstat_ns(pid);
         u.rss_kib += rss_kib(pid);
+        u.pss_kib += pss_kib(pid);
     }
     u
 }
@@ -104,6 +118,17 @@ pub fn per_process(root: u32) -> Vec<(u32, String, u64)> {
         .map(|pid| {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             (pid, comm.trim().to_string(), schedstat_ns(pid))
+        })
+        .collect()
+}
+
+/// `VmRSS` (KiB) per process of the tree: `(pid, command name, KiB)`.
+pub fn rss_per_process(root: u32) -> Vec<(u32, String, u64)> {
+    tree(root)
+        .into_iter()
+        .map(|pid| {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (pid, comm.trim().to_string(), rss_kib(pid))
         })
         .collect()
 }

@@ -48,6 +48,7 @@ pub const METRICS: &[Metric] = &[
         "µs",
     ),
     m("rss", "idle RSS after warm-up (process tree)", "MiB"),
+    m("pss", "idle PSS after warm-up (process tree)", "MiB"),
     m("echo 100 KiB compact", "echo 100 KiB, compact", "ms"),
     m("echo 100 KiB pretty", "echo 100 KiB, pretty-printed", "ms"),
     m("echo 1 MiB compact", "echo 1 MiB, compact", "ms"),
@@ -357,7 +358,14 @@ pub fn render(ctx: &Context, clients: &[ClientReport]) -> String {
     for line in &ctx.method {
         let _ = writeln!(out, "* {line}");
     }
-    out.push_str("\n### Commands\n\n");
+    out.push_str(
+        "\n### Commands\n\nEach client runs in `target/bench/task` (a copy of `benches/handlers`: `echo.py`, \
+         `index.mjs`) with the environment described above (`_HANDLER`, `LAMBDA_TASK_ROOT`, the \
+         `AWS_LAMBDA_FUNCTION_*` and log variables, `AWS_LAMBDA_RUNTIME_API`). aws-lambda-ric 4.0.2 \
+         declares Node >= 22 but runs on Node 20; it refuses to start without `_HANDLER`, \
+         `LAMBDA_TASK_ROOT` and those variables, and is started as `node <package>/index.mjs` directly \
+         (through `npx` its cold start is ~300 ms longer).\n\n",
+    );
     for c in clients {
         let _ = writeln!(out, "* {}: `{}`", c.label, c.command);
     }

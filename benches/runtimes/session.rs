@@ -331,11 +331,31 @@ impl Live {
         })
     }
 
-    /// Resident memory of the process tree, after a moment of idleness.
-    pub async fn idle_rss_kib(&mut self) -> u64 {
+    /// Resident memory of the process tree (RSS and PSS, KiB), after a moment of idleness.
+    pub async fn idle_memory_kib(&mut self) -> (u64, u64) {
         self.settle().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        procfs::usage(self.pid).rss_kib
+        if std::env::var_os("BENCH_BREAKDOWN").is_some() {
+            for (pid, comm, kib) in procfs::rss_per_process(self.pid) {
+                let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| {
+                        ["Pss_Anon", "Pss_File", "Private_Dirty", "Shared_Clean"]
+                            .iter()
+                            .any(|k| l.starts_with(k))
+                    })
+                    .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                eprintln!(
+                    "bench: {}: pid {pid} {comm}: idle RSS {kib} KiB ({rollup})",
+                    self.key
+                );
+            }
+        }
+        let u = procfs::usage(self.pid);
+        (u.rss_kib, u.pss_kib)
     }
 
     /// One unmeasured then `reps` measured invocations with `payload`.
