@@ -88,11 +88,14 @@ impl<R: AsyncBufRead + Unpin> FrameReader<R> {
     }
 
     async fn read_payload(&mut self, len: usize) -> Result<Bytes, FrameError> {
-        let mut body = BytesMut::zeroed(len);
-        self.inner
-            .read_exact(&mut body)
-            .await
-            .map_err(eof_is_closed)?;
+        // Read into uninitialised capacity (no zeroing pass over large payloads).
+        let mut body = BytesMut::with_capacity(len);
+        while body.len() < len {
+            let want = (len - body.len()) as u64;
+            if (&mut self.inner).take(want).read_buf(&mut body).await? == 0 {
+                return Err(FrameError::Closed);
+            }
+        }
         let mut nl = [0u8; 1];
         self.inner
             .read_exact(&mut nl)

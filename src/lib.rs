@@ -20,6 +20,7 @@
 //! | [`config`] | command line + environment → [`config::Config`] (pure) |
 //! | [`app`] | the three modes: production loop, local emulator server, one-shot invoke |
 //! | [`runtime_api`] | Runtime API client, one method per endpoint |
+//! | [`http_client`] | minimal kept-alive HTTP/1.1 client under it (hyper) |
 //! | [`invocation`] | an [`invocation::Invocation`] parsed from `/next` headers (pure) |
 //! | [`protocol`] | worker frame types and encoding (pure) |
 //! | [`frames`] | bounded frame reader |
@@ -37,6 +38,7 @@ pub mod emulator;
 pub mod errors;
 pub mod frames;
 pub mod handler;
+pub mod http_client;
 pub mod invocation;
 pub mod logs;
 pub mod protocol;

@@ -1,21 +1,25 @@
-//! The Lambda Runtime API client: one method per endpoint, one keep-alive connection, proxy
-//! variables ignored, no timeout on `GET /next` (the sandbox may be frozen while waiting).
+//! The Lambda Runtime API client: one method per endpoint, kept-alive connections (see
+//! [`crate::http_client`]), proxy variables ignored by construction (it connects to the address
+//! it is given), no timeout on `GET /next` (the sandbox may be frozen while waiting), 30 s on the
+//! rest.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
+use crate::http_client::{HttpClient, HttpError};
 use crate::invocation::{headers, Invocation, InvocationError};
 
 const API_VERSION: &str = "2018-06-01";
+const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
 pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 pub const XRAY_CAUSE_HEADER: &str = "lambda-runtime-function-xray-error-cause";
 /// The largest X-Ray cause RAPID keeps; awslambdaric drops larger ones.
 pub const MAX_XRAY_CAUSE_BYTES: usize = 64 * 1024;
 /// Bound on every request except `GET /next`.
 const POST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What went wrong talking to the Runtime API.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +28,7 @@ pub enum ApiError {
     Transport {
         endpoint: &'static str,
         #[source]
-        source: reqwest::Error,
+        source: HttpError,
     },
     #[error("Runtime API {endpoint} answered {status}: {body}")]
     Status {
@@ -67,8 +71,7 @@ pub struct ErrorPost {
 /// A client of one Runtime API endpoint.
 #[derive(Clone)]
 pub struct RuntimeApi {
-    http: reqwest::Client,
-    base: String,
+    http: Arc<HttpClient>,
     user_agent: HeaderValue,
 }
 
@@ -82,18 +85,8 @@ impl RuntimeApi {
         if !valid {
             return Err(ApiError::BadAddress(address.to_owned()));
         }
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_max_idle_per_host(4)
-            .pool_idle_timeout(None)
-            .http1_only()
-            .build()
-            .map_err(transport("client setup"))?;
         Ok(RuntimeApi {
-            http,
-            base: format!("http://{address}/{API_VERSION}"),
+            http: Arc::new(HttpClient::new(address)),
             user_agent: HeaderValue::from_str(user_agent)
                 .unwrap_or_else(|_| HeaderValue::from_static("ferric")),
         })
@@ -102,24 +95,26 @@ impl RuntimeApi {
     /// `GET /runtime/invocation/next`, with no timeout.
     pub async fn next_invocation(&self) -> Result<Invocation, ApiError> {
         const EP: &str = "GET /runtime/invocation/next";
-        let response = self
+        let answer = self
             .http
-            .get(format!("{}/runtime/invocation/next", self.base))
-            .header(http::header::USER_AGENT, self.user_agent.clone())
-            .send()
+            .send(
+                Method::GET,
+                NEXT_PATH,
+                self.headers(),
+                Bytes::new(),
+                None,
+                true,
+            )
             .await
             .map_err(transport(EP))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport(EP))?;
-        if !status.is_success() {
+        if !answer.status.is_success() {
             return Err(ApiError::Status {
                 endpoint: EP,
-                status,
-                body: lossy(&body),
+                status: answer.status,
+                body: lossy(&answer.body),
             });
         }
-        Ok(Invocation::from_next(&headers, body)?)
+        Ok(Invocation::from_next(&answer.headers, answer.body)?)
     }
 
     /// `POST /runtime/invocation/{id}/response`.
@@ -131,11 +126,11 @@ impl RuntimeApi {
     ) -> Result<PostOutcome, ApiError> {
         let mut h = self.invocation_headers(inv);
         insert(&mut h, http::header::CONTENT_TYPE.as_str(), content_type);
-        let url = format!(
-            "{}/runtime/invocation/{}/response",
-            self.base, inv.request_id
+        let path = format!(
+            "/{API_VERSION}/runtime/invocation/{}/response",
+            inv.request_id
         );
-        self.post("POST /runtime/invocation/{id}/response", url, h, body)
+        self.post("POST /runtime/invocation/{id}/response", &path, h, body)
             .await
     }
 
@@ -156,7 +151,7 @@ impl RuntimeApi {
         invocation_id: Option<&str>,
         error: ErrorPost,
     ) -> Result<PostOutcome, ApiError> {
-        let mut h = HeaderMap::new();
+        let mut h = self.headers();
         if let Some(id) = invocation_id {
             insert(&mut h, headers::INVOCATION_ID, id);
         }
@@ -166,17 +161,17 @@ impl RuntimeApi {
             "application/json",
         );
         add_error_headers(&mut h, &error);
-        let url = format!("{}/runtime/invocation/{request_id}/error", self.base);
-        self.post("POST /runtime/invocation/{id}/error", url, h, error.body)
+        let path = format!("/{API_VERSION}/runtime/invocation/{request_id}/error");
+        self.post("POST /runtime/invocation/{id}/error", &path, h, error.body)
             .await
     }
 
     /// `POST /runtime/init/error`.
     pub async fn post_init_error(&self, error: ErrorPost) -> Result<PostOutcome, ApiError> {
-        let mut h = HeaderMap::new();
+        let mut h = self.headers();
         add_error_headers(&mut h, &error);
-        let url = format!("{}/runtime/init/error", self.base);
-        self.post("POST /runtime/init/error", url, h, error.body)
+        let path = format!("/{API_VERSION}/runtime/init/error");
+        self.post("POST /runtime/init/error", &path, h, error.body)
             .await
     }
 
@@ -185,47 +180,57 @@ impl RuntimeApi {
     /// init only completes once every registered extension has asked for its next event.
     pub async fn register_extension(&self, name: &str) -> Result<(), ApiError> {
         const EP: &str = "POST /2020-01-01/extension/register";
-        let base = self.base.trim_end_matches(API_VERSION).to_owned();
-        let response = self
+        let mut h = self.headers();
+        insert(&mut h, "lambda-extension-name", name);
+        let body = Bytes::from_static(br#"{"events":[]}"#);
+        let answer = self
             .http
-            .post(format!("{base}2020-01-01/extension/register"))
-            .header("lambda-extension-name", name)
-            .body(r#"{"events":[]}"#)
-            .timeout(POST_TIMEOUT)
-            .send()
+            .send(
+                Method::POST,
+                "/2020-01-01/extension/register",
+                h,
+                body,
+                Some(POST_TIMEOUT),
+                true,
+            )
             .await
             .map_err(transport(EP))?;
-        let status = response.status();
-        let id = response
-            .headers()
-            .get("lambda-extension-identifier")
-            .cloned();
-        let body = response
-            .bytes()
-            .await
-            .map(|b| lossy(&b))
-            .unwrap_or_default();
-        let Some(id) = id.filter(|_| status.is_success()) else {
+        let id = answer.headers.get("lambda-extension-identifier").cloned();
+        let Some(id) = id.filter(|_| answer.status.is_success()) else {
             return Err(ApiError::Status {
                 endpoint: EP,
-                status,
-                body,
+                status: answer.status,
+                body: lossy(&answer.body),
             });
         };
+        let mut h = self.headers();
+        h.insert("lambda-extension-identifier", id);
         let http = self.http.clone();
         tokio::spawn(async move {
             // Subscribed to nothing: this call only returns when the environment shuts down.
+            // It holds its own connection, which is never reused.
             let _ = http
-                .get(format!("{base}2020-01-01/extension/event/next"))
-                .header("lambda-extension-identifier", id)
-                .send()
+                .send(
+                    Method::GET,
+                    "/2020-01-01/extension/event/next",
+                    h,
+                    Bytes::new(),
+                    None,
+                    false,
+                )
                 .await;
         });
         Ok(())
     }
 
+    fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::with_capacity(6);
+        h.insert(http::header::USER_AGENT, self.user_agent.clone());
+        h
+    }
+
     fn invocation_headers(&self, inv: &Invocation) -> HeaderMap {
-        let mut h = HeaderMap::new();
+        let mut h = self.headers();
         if let Some(id) = &inv.invocation_id {
             insert(&mut h, headers::INVOCATION_ID, id);
         }
@@ -235,31 +240,20 @@ impl RuntimeApi {
     async fn post(
         &self,
         endpoint: &'static str,
-        url: String,
-        mut headers: HeaderMap,
+        path: &str,
+        headers: HeaderMap,
         body: Bytes,
     ) -> Result<PostOutcome, ApiError> {
-        headers.insert(http::header::USER_AGENT, self.user_agent.clone());
-        let response = self
+        let answer = self
             .http
-            .post(url)
-            .headers(headers)
-            .body(body)
-            .timeout(POST_TIMEOUT)
-            .send()
+            .send(Method::POST, path, headers, body, Some(POST_TIMEOUT), true)
             .await
             .map_err(transport(endpoint))?;
-        let status = response.status();
+        let status = answer.status;
         if status.is_success() {
-            // Drain the body so the connection goes back to the pool.
-            let _ = response.bytes().await;
             return Ok(PostOutcome::Accepted);
         }
-        let body = response
-            .bytes()
-            .await
-            .map(|b| lossy(&b))
-            .unwrap_or_default();
+        let body = lossy(&answer.body);
         if status.is_server_error() {
             return Err(ApiError::Status {
                 endpoint,
@@ -271,7 +265,7 @@ impl RuntimeApi {
     }
 }
 
-fn transport(endpoint: &'static str) -> impl FnOnce(reqwest::Error) -> ApiError {
+fn transport(endpoint: &'static str) -> impl FnOnce(HttpError) -> ApiError {
     move |source| ApiError::Transport { endpoint, source }
 }
 

@@ -134,6 +134,19 @@ pub enum Started {
     },
 }
 
+/// Frames up to this size are copied into one buffer and written with one syscall.
+const SMALL_FRAME: usize = 256 * 1024;
+/// Capacity of the frame pipes (Linux's default is 64 KiB; 1 MiB is the unprivileged maximum),
+/// so large events and results cross in a few writes.
+const PIPE_BYTES: libc::c_int = 1 << 20;
+
+fn grow_pipe(fd: i32) {
+    // SAFETY: fcntl on a pipe descriptor we own; failure (EPERM, EBUSY) keeps the default size.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES);
+    }
+}
+
 pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0i32; 2];
     // SAFETY: `fds` is a valid two-element array; pipe2 fills it on success.
@@ -212,9 +225,18 @@ impl Worker {
         let header = protocol::encode_invoke_header(inv);
         let (stdin, frames) = (&mut self.stdin, &mut self.frames);
         let write = async {
-            stdin.write_all(&header).await?;
-            stdin.write_all(&inv.body).await?;
-            stdin.write_all(protocol::PAYLOAD_TERMINATOR).await?;
+            // One write(2) for a small frame: every write wakes the worker.
+            if inv.body.len() <= SMALL_FRAME {
+                let mut frame = Vec::with_capacity(header.len() + inv.body.len() + 1);
+                frame.extend_from_slice(&header);
+                frame.extend_from_slice(&inv.body);
+                frame.extend_from_slice(protocol::PAYLOAD_TERMINATOR);
+                stdin.write_all(&frame).await?;
+            } else {
+                stdin.write_all(&header).await?;
+                stdin.write_all(&inv.body).await?;
+                stdin.write_all(protocol::PAYLOAD_TERMINATOR).await?;
+            }
             stdin.flush().await
         };
         let read = frames.read_frame();
@@ -386,14 +408,18 @@ fn spawn(spec: &WorkerSpec) -> Result<Spawned, WorkerFailure> {
         .stdin
         .take()
         .ok_or_else(|| spawn_err(std::io::Error::other("no stdin pipe")))?;
+    grow_pipe(stdin.as_raw_fd());
     let frames: Box<dyn AsyncRead + Unpin + Send + Sync> = match fd3 {
-        None => Box::new(
-            child
+        None => {
+            let stdout = child
                 .stdout
                 .take()
-                .ok_or_else(|| spawn_err(std::io::Error::other("no stdout pipe")))?,
-        ),
+                .ok_or_else(|| spawn_err(std::io::Error::other("no stdout pipe")))?;
+            grow_pipe(stdout.as_raw_fd());
+            Box::new(stdout)
+        }
         Some((read, write)) => {
+            grow_pipe(read.as_raw_fd());
             drop(write);
             Box::new(tokio::net::unix::pipe::Receiver::from_owned_fd(read).map_err(spawn_err)?)
         }
