@@ -7,6 +7,16 @@
 //! cargo bench --bench runtimes -- --help
 //! ```
 //!
+//! Run without arguments (as `cargo test --benches` or `--all-targets` does; `cargo bench`
+//! always passes `--bench`), it does a smoke run with the peers already installed and leaves
+//! BENCHMARKS.md alone.
+//!
+//! For profiling: `BENCH_BREAKDOWN=1` prints CPU per invocation and idle memory of each process
+//! of each client's tree; `BENCH_FERRIC=path` measures another ferric binary (one built with
+//! symbols, for perf); `BENCH_FERRIC_ALT=path` with `--clients ...,ferric-python-alt` measures a
+//! second ferric build in the same runs and adds an A/B table; `BENCH_DUMP_EVENTS=dir` writes
+//! the large events out.
+//!
 //! Each run measures every client once, in an order rotated from run to run (interleaved, so
 //! a noisy minute hurts every client alike); the report gives medians over runs and, for
 //! ferric, the median of its per-run ratios to the baseline measured in the same run.
@@ -71,6 +81,16 @@ struct Options {
 
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
+        let args: Vec<String> = args.collect();
+        if args.is_empty() {
+            // Not `cargo bench` (which passes --bench) but `cargo test --benches` or
+            // `--all-targets`: a smoke run with what is installed, never BENCHMARKS.md.
+            let mut o =
+                Options::parse(["--smoke".to_string(), "--no-install".to_string()].into_iter())?;
+            o.smoke = true;
+            return Ok(o);
+        }
+        let args = args.into_iter();
         let mut o = Options {
             smoke: false,
             runs: 0,
