@@ -411,8 +411,7 @@ impl Emulator {
             (&Method::GET, "event/next")
                 if header(headers, "lambda-extension-identifier").is_some() =>
             {
-                std::future::pending::<()>().await;
-                unreachable!("pending never resolves")
+                std::future::pending().await
             }
             (&Method::GET, "event/next") => api_error(
                 StatusCode::FORBIDDEN,
