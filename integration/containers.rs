@@ -281,6 +281,31 @@ async fn assert_image_serves(spec: &Spec) {
         "Lambda's user could not read: {unreadable:#?}"
     );
 
+    let steps = run_entrypoint_build_steps(&text, &layout).await;
+    if spec.language == Language::Python {
+        // `RUN ["/usr/local/bin/ferric", "prepare"]` filled FERRIC_CACHE_DIR in the image.
+        assert_eq!(
+            steps, 1,
+            "Dockerfile.python should run `ferric prepare` once"
+        );
+        let cache = layout.path(
+            layout
+                .env("FERRIC_CACHE_DIR")
+                .expect("FERRIC_CACHE_DIR set"),
+        );
+        let cached = std::fs::read_dir(&cache)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().starts_with("shim-"))
+            })
+            .unwrap_or(false);
+        assert!(
+            cached,
+            "ferric prepare left no compiled shim in {}",
+            cache.display()
+        );
+    }
+
     let container = Container::run(&layout)
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", spec.dockerfile));
@@ -296,6 +321,41 @@ async fn assert_image_serves(spec: &Spec) {
         status.success(),
         "ferric exited {status} after SIGTERM:\n{stderr}"
     );
+}
+
+/// Run the final stage's exec-form `RUN` steps that call the ENTRYPOINT's program (such as
+/// `ferric prepare`) inside the layout, as `docker build` would; returns how many ran.
+async fn run_entrypoint_build_steps(text: &str, layout: &Layout) -> usize {
+    let df = parse(text).unwrap();
+    let program = layout.entrypoint.first().expect("ENTRYPOINT").clone();
+    let mut ran = 0;
+    for run in df.final_stage().all("RUN") {
+        let dockerfile::Form::Exec(argv) = run.form() else {
+            continue;
+        };
+        if argv.first() != Some(&program) {
+            continue;
+        }
+        let out = tokio::process::Command::new(layout.path(&program))
+            .args(&argv[1..])
+            .current_dir(layout.path(&layout.workdir))
+            .env_clear()
+            .envs(dockerfile::container::environment(layout, 0))
+            .env(
+                "FERRIC_PYTHON",
+                std::env::var("FERRIC_TEST_PYTHON").unwrap_or_else(|_| "python3".into()),
+            )
+            .output()
+            .await
+            .expect("build step starts");
+        assert!(
+            out.status.success(),
+            "RUN {argv:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ran += 1;
+    }
+    ran
 }
 
 impl Spec {

@@ -33,6 +33,7 @@ fn config(args: &RunArgs) -> Result<Config, ExitCode> {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (args, event) = match &cli.command {
         Some(Command::Invoke { event, run }) => (run, Some(event.clone())),
+        Some(Command::Prepare) => return prepare().await,
         None => (&cli.run, None),
     };
     let config = match config(args) {
@@ -133,6 +134,19 @@ async fn serve(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
             _ = stop.wait_for(|s| *s) => { server.abort(); return Ok(ExitCode::SUCCESS); }
         }
     }
+}
+
+/// `ferric prepare`: fill FERRIC_CACHE_DIR with the Python shim's compiled code.
+async fn prepare() -> anyhow::Result<ExitCode> {
+    let mut command =
+        tokio::process::Command::from(crate::shims::prepare_python(&|k| std::env::var_os(k)));
+    let status = command
+        .status()
+        .await
+        .context("starting the Python interpreter (set FERRIC_PYTHON to its path)")?;
+    Ok(ExitCode::from(
+        status.code().map_or(1, |c| c.clamp(0, 255) as u8),
+    ))
 }
 
 fn read_event(source: Option<&str>) -> anyhow::Result<Bytes> {

@@ -23,6 +23,7 @@ pub mod env {
     pub const TIMEOUT_MARGIN_MS: &str = "FERRIC_TIMEOUT_MARGIN_MS";
     pub const KILL_GRACE_MS: &str = "FERRIC_KILL_GRACE_MS";
     pub const LOG: &str = "FERRIC_LOG";
+    pub const CACHE_DIR: &str = "FERRIC_CACHE_DIR";
     pub const REGISTER_EXTENSION: &str = "FERRIC_REGISTER_EXTENSION";
     pub const MAX_INVOCATIONS: &str = "FERRIC_MAX_INVOCATIONS";
     pub const MAX_RSS_MB: &str = "FERRIC_MAX_RSS_MB";
@@ -60,6 +61,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Compile the Python shim into FERRIC_CACHE_DIR and exit. Run it at image build time (as
+    /// root, with the function's Python) so cold starts load the shim instead of compiling it.
+    Prepare,
     /// Run one invocation locally and print the result on stdout (exit 1 on a function error).
     Invoke {
         /// The event: a file path, or `-` for stdin. Default: `{}`.

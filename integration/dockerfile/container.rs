@@ -69,7 +69,7 @@ fn entrypoint_program(layout: &Layout, program: &str) -> Result<PathBuf, String>
 }
 
 /// The process environment: the image's, image paths mapped, FERRIC_LISTEN on `port`.
-fn environment(layout: &Layout, port: u16) -> Vec<(String, String)> {
+pub fn environment(layout: &Layout, port: u16) -> Vec<(String, String)> {
     let map = |v: &str| layout.path(v).display().to_string();
     let mut env = vec![("HOME".to_owned(), map("/"))];
     for (name, value) in &layout.env {

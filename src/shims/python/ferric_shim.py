@@ -1,17 +1,85 @@
 # ferric Python worker shim, worker protocol v1 (docs/PROTOCOL.md).
 #
-# Run by ferric as:  PYTHON -c <this source> HANDLER
+# Run by ferric as:  PYTHON -c <bootstrap> <this source> CACHE_DIR KEY HANDLER
+# The bootstrap (PYTHON_BOOT in src/shims.rs) runs this code at module level,
+# its code object loaded from CACHE_DIR or compiled (and then cached).
 # Standard library only; it must not rely on __file__ or on being importable.
 # It reproduces awslambdaric 4.2.2 (handler loading, context object, response
 # and error JSON, logs) byte for byte; see README.md for the details.
 #
-# Start-up cost matters: `-c` source is compiled on every start (~0.25 ms per
-# KiB in a fresh process), so code needed only on rare paths lives in _COLD and
-# is compiled on first use, and `logging` (~12 ms to import) is set up when
-# something imports it.
+# Start-up cost matters: without a valid cache this source is compiled (~0.25
+# ms per KiB in a fresh process), so code needed only on rare paths lives in
+# _COLD and is compiled on first use, and `logging` (~12 ms to import) is set
+# up when something imports it.
 # Keep the file well below 128 KiB: Linux limits one argv string to that.
 import os
 import sys
+
+
+def _start(module_code):
+    """Undo the bootstrap's traces, and cache this code if the bootstrap had to compile it."""
+    argv = sys.argv
+    boot = argv[1:4]  # this source, the cache directory and key
+    del argv[1:4]  # user code sees ["-c", HANDLER], as under `python -c SOURCE HANDLER`
+    orig = getattr(sys, "orig_argv", [])
+    i = len(orig) - len(argv) - 2
+    if orig[i:i + 3] == boot:
+        del orig[i:i + 3]
+    # Python 3.13+ keeps the `-c` program's lines for tracebacks ("<string>"): the
+    # bootstrap's. Show this source's, as when it was the `-c` program itself.
+    lines = getattr(sys.modules.get("linecache"), "cache", {})
+    if "<string>" in lines:
+        lines["<string>"] = (len(boot[0]), None, [x + "\n" for x in boot[0].splitlines()],
+                             "<string>")
+    prepare = os.environ.pop("FERRIC_SHIM_PREPARE", "") == "1"
+    g = globals()
+    if "_ferric_cache_miss" in g:
+        _cache_code(module_code, boot[1], g.pop("_ferric_cache_miss"), prepare)
+
+
+def _cache_code(code, directory, name, prepare):
+    """Write `code` where the bootstrap looks for it, atomically; Lambda's file system is
+    read-only but for /tmp, so failures are ignored. With FERRIC_SHIM_PREPARE=1 (at image
+    build time), say where it went, or why it could not, and exit."""
+    tmp = None
+    try:
+        if not (directory and name and sys.implementation.cache_tag):
+            raise ValueError("no cache directory, or this Python caches no bytecode")
+        import marshal
+
+        if prepare:
+            os.umask(0o22)  # readable by the unprivileged user Lambda runs functions as
+        try:
+            st = os.stat(directory)
+        except FileNotFoundError:
+            os.makedirs(directory, 0o755)
+            os.chmod(directory, 0o755)
+            st = os.stat(directory)
+        if st.st_uid not in (0, os.getuid()) or st.st_mode & 0o22:
+            # The bootstrap would not trust it: others could plant code there.
+            raise ValueError("it is writable by group or others, or owned by another user")
+        path = os.path.join(directory, name)
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb") as f:
+            f.write((name + "\n").encode() + marshal.dumps(code))
+        os.replace(tmp, path)
+        tmp = None
+    except Exception as e:
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if prepare:
+            sys.exit("ferric: cannot cache the Python shim in %r: %s" % (directory, e))
+        return
+    if prepare:
+        print("ferric: compiled the Python shim into %s" % path)
+        sys.exit(0)
+
+
+_start(sys._getframe().f_code)
+del _start, _cache_code
 
 _MAX_HEADER = 64 * 1024
 _WS = " \t\n\r"
@@ -1332,7 +1400,8 @@ def _sj_encode(obj, ensure_ascii):
 
 # `python -m awslambdaric` runs the handler 7 frames deep (runpy's 2, its
 # __main__, main(), run(), handle_event_request()) after 2 entries from C (the
-# runpy call and its exec). Entering through exec() gives the same depth here
-# (this frame, the exec'd one, _bootstrap, _run, _serve, _handle_invoke), so
-# recursion limits and "[Previous line repeated N more times]" counts match.
-exec(compile("_bootstrap(_handler_name())", "<string>", "exec"))
+# runpy call and its exec). The bootstrap's exec() of this code gives the same
+# depth here (the bootstrap's frame, this one, _bootstrap, _run, _serve,
+# _handle_invoke), so recursion limits and "[Previous line repeated N more
+# times]" counts match.
+_bootstrap(_handler_name())

@@ -1,14 +1,17 @@
 """Tests for ferric_shim.py, the Python worker of protocol v1 (docs/PROTOCOL.md).
 
-Each test starts the shim exactly as ferric does, `PYTHON -c <source> HANDLER`,
+Each test starts the shim exactly as ferric does, `PYTHON -c <bootstrap>
+<source> CACHE_DIR KEY HANDLER` (the bootstrap is PYTHON_BOOT in src/shims.rs),
 with LAMBDA_TASK_ROOT and the cwd pointing at a temporary task root, and speaks
-frames to it. Run from the repository root:
+frames to it; workers share one cache directory per run, except in CacheTest.
+Run from the repository root:
 
     python3 -m unittest discover -s src/shims/python -p 'test_*.py'
 
 DifferentialTest compares the shim with awslambdaric 4.2.2 itself, byte for
 byte; it runs when awslambdaric is importable (use the venv, see README.md).
 """
+import atexit
 import base64
 import json
 import os
@@ -27,6 +30,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "ferric_shim.py"), encoding="utf-8") as _f:
     SHIM_SOURCE = _f.read()
 PYTHON = sys.executable
+with open(os.path.join(HERE, "..", "..", "shims.rs"), encoding="utf-8") as _f:
+    BOOT_SOURCE = re.search(r'pub const PYTHON_BOOT: &str = r#"(.*?)"#;', _f.read(), re.S).group(1)
+
+
+def fnv1a64(data):
+    """PYTHON_SHIM_KEY in src/shims.rs."""
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+SHIM_KEY = "%016x" % fnv1a64(SHIM_SOURCE.encode("utf-8"))
+# The cache most workers share (as ferric's /tmp/ferric-VERSION), made on first use.
+CACHE_DIR = os.path.join(os.path.realpath(tempfile.gettempdir()),
+                         "ferric-shim-test-cache-%d" % os.getpid())
+atexit.register(shutil.rmtree, CACHE_DIR, True)
+
+
+def shim_args(cache_dir=None, handler=None):
+    """The interpreter's command line, as src/shims.rs `worker_spec` builds it."""
+    return ([PYTHON, "-c", BOOT_SOURCE, SHIM_SOURCE,
+             CACHE_DIR if cache_dir is None else cache_dir, SHIM_KEY]
+            + ([] if handler is None else [handler]))
+
+
 TIMEOUT = 60
 MAX_HEADER = 64 * 1024
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
@@ -97,8 +126,8 @@ class Worker(object):
     """One shim process, started the way ferric starts it."""
 
     def __init__(self, testcase, handler, root, env=None, cwd=None, argv_handler=True,
-                 pass_fds=(), stdout_frames=True):
-        args = [PYTHON, "-c", SHIM_SOURCE] + ([handler] if argv_handler else [])
+                 pass_fds=(), stdout_frames=True, cache_dir=None):
+        args = shim_args(cache_dir, handler if argv_handler else None)
         self.proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=cwd or root, env=env if env is not None else clean_env(root),
@@ -946,6 +975,259 @@ class LifecycleTest(ShimTestCase):
         self.protocol_error(b'{"type": "invoke"', "middle of a frame header")
 
 
+class CacheTest(ShimTestCase):
+    """The bootstrap (PYTHON_BOOT in src/shims.rs) loads the shim's code from CACHE_DIR, or
+    runs the source and the shim writes the cache; a bad cache never stops a worker."""
+
+    APP = {"app.py": """
+        import os, sys, traceback, __main__
+
+        def handler(event, context):
+            return "ok"
+
+        def traces(event, context):
+            return {
+                "argv": sys.argv,
+                "orig_argv": getattr(sys, "orig_argv", None),
+                "environ": dict(os.environ),
+                "main": sorted(vars(__main__)),
+            }
+
+        def depth(event, context):
+            n, frame = 0, sys._getframe()
+            while frame is not None:
+                n, frame = n + 1, frame.f_back
+            return n
+
+        def stack(event, context):
+            return traceback.format_stack()
+    """}
+    MARKER = compile("import os\nos.write(1, b'from the cache\\n')\n", "<string>", "exec")
+
+    def setUp(self):
+        self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="ferric-shim-cache-"))
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.root = make_root(self, self.APP)
+        self.env = clean_env(self.root)
+
+    def worker(self, cache_dir, handler="app.handler", **kwargs):
+        return Worker(self, handler, self.root, env=self.env, cache_dir=cache_dir, **kwargs)
+
+    def serves(self, cache_dir, handler="app.handler", event=b"{}"):
+        """Start a worker on `cache_dir`, invoke it once, stop it; return the result."""
+        w = self.worker(cache_dir, handler)
+        w.ready()
+        result = json.loads(w.result(event)[1])
+        self.assertEqual(w.shutdown(), 0)
+        self.assertNotIn("from the cache", w.stderr)
+        return result
+
+    def cache_file(self, cache_dir):
+        names = [n for n in os.listdir(cache_dir)]
+        self.assertEqual(len(names), 1, names)
+        prefix = "shim-%s-%s-" % (SHIM_KEY, sys.implementation.cache_tag)
+        self.assertTrue(names[0].startswith(prefix), names)
+        return os.path.join(cache_dir, names[0])
+
+    def assert_valid(self, path):
+        import marshal
+
+        with open(path, "rb") as f:
+            data = f.read()
+        header = (os.path.basename(path) + "\n").encode()
+        self.assertEqual(data[:len(header)], header)
+        self.assertEqual(marshal.loads(data[len(header):]),
+                         compile(SHIM_SOURCE, "<string>", "exec"))
+
+    def plant(self, path, code):
+        """A cache file holding `code`, with a valid header."""
+        import marshal
+
+        with open(path, "wb") as f:
+            f.write((os.path.basename(path) + "\n").encode() + marshal.dumps(code))
+
+    def run_shim(self, cache_dir, env=None, handler="app.handler", **kwargs):
+        return subprocess.run(shim_args(cache_dir, handler), cwd=self.root, env=env or self.env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=TIMEOUT, **kwargs)
+
+    def test_first_start_writes_the_cache_and_later_ones_load_it(self):
+        cache = os.path.join(self.tmp, "made", "cache")  # made by the worker
+        self.assertEqual(self.serves(cache), "ok")
+        path = self.cache_file(cache)
+        self.assert_valid(path)
+        self.assertEqual(os.stat(cache).st_mode & 0o777, 0o755)
+        before = os.stat(path)
+        self.assertEqual(self.serves(cache), "ok")
+        after = os.stat(path)
+        # Not rewritten...
+        self.assertEqual((after.st_ino, after.st_mtime_ns), (before.st_ino, before.st_mtime_ns))
+        self.assertEqual(os.listdir(cache), [os.path.basename(path)])
+        # ...because it was loaded: a valid file runs whatever code it holds.
+        self.plant(path, self.MARKER)
+        proc = self.run_shim(cache)
+        self.assertEqual((proc.returncode, proc.stdout), (0, b"from the cache\n"), proc.stderr)
+
+    def test_invalid_cache_files_are_replaced(self):
+        import marshal
+
+        cache = os.path.join(self.tmp, "cache")
+        self.serves(cache)
+        path = self.cache_file(cache)
+        with open(path, "rb") as f:
+            good = f.read()
+        header = (os.path.basename(path) + "\n").encode()
+        cases = {
+            "empty": b"",
+            "header only": header,
+            "truncated": good[:len(good) // 2],
+            "one byte short": good[:-1],
+            "garbage": header + b"\xff\x00garbage" * 100,
+            "another header": b"shim-0000000000000000-x\n" + good[len(header):],
+            "no header": good[len(header):],
+            "not code": header + marshal.dumps({"a": 1}),
+            "other filename": header + marshal.dumps(compile("pass", "x.py", "exec")),
+        }
+        for name, data in cases.items():
+            with self.subTest(name):
+                with open(path, "wb") as f:
+                    f.write(data)
+                self.assertEqual(self.serves(cache), "ok")
+                self.assert_valid(path)
+                self.assertEqual(os.listdir(cache), [os.path.basename(path)])
+
+    def test_unusable_cache_directories(self):
+        marker = os.path.join(self.tmp, "file")
+        open(marker, "w").close()
+        self.assertEqual(self.serves(os.path.join(marker, "cache")), "ok")  # not a directory
+        self.assertEqual(self.serves(""), "ok")
+        # A cache file in the way of os.replace().
+        cache = os.path.join(self.tmp, "blocked")
+        self.serves(cache)
+        path = self.cache_file(cache)
+        os.remove(path)
+        os.mkdir(path)
+        self.assertEqual(self.serves(cache), "ok")
+        self.assertTrue(os.path.isdir(path))
+        self.assertEqual(os.listdir(cache), [os.path.basename(path)])
+        if os.getuid() != 0:  # root writes anywhere
+            readonly = os.path.join(self.tmp, "readonly")
+            os.mkdir(readonly, 0o555)
+            self.addCleanup(os.chmod, readonly, 0o755)
+            self.assertEqual(self.serves(readonly), "ok")
+            self.assertEqual(os.listdir(readonly), [])
+
+    def test_directories_others_can_write_to_are_not_trusted(self):
+        cache = os.path.join(self.tmp, "cache")
+        self.serves(cache)
+        path = self.cache_file(cache)
+        self.plant(path, self.MARKER)
+        os.chmod(cache, 0o777)
+        self.assertEqual(self.serves(cache), "ok")  # the planted code did not run
+        os.chmod(cache, 0o775)
+        self.assertEqual(self.serves(cache), "ok")
+        with open(path, "rb") as f:  # and nothing was written there
+            self.assertIn(b"from the cache", f.read())
+        if os.getuid() == 0:
+            os.chmod(cache, 0o755)
+            os.chown(cache, 4242, 4242)  # another user's
+            self.assertEqual(self.serves(cache), "ok")
+            os.chown(cache, 0, 0)
+        os.chmod(cache, 0o755)
+        proc = self.run_shim(cache)
+        self.assertEqual(proc.stdout, b"from the cache\n")
+
+    def test_user_code_sees_no_trace_of_the_bootstrap(self):
+        cache = os.path.join(self.tmp, "cache")
+        for start in ("compiled", "cached"):
+            for argv_handler in (True, False):
+                with self.subTest(start=start, argv_handler=argv_handler):
+                    env = dict(self.env, _HANDLER="app.traces")
+                    w = Worker(self, "app.traces", self.root, env=env, cache_dir=cache,
+                               argv_handler=argv_handler)
+                    w.ready()
+                    seen = json.loads(w.result()[1])
+                    self.assertEqual(w.shutdown(), 0)
+                    handler = ["app.traces"] if argv_handler else []
+                    self.assertEqual(seen["argv"], ["-c"] + handler)
+                    if seen["orig_argv"] is not None:
+                        self.assertEqual(seen["orig_argv"], [PYTHON, "-c", BOOT_SOURCE] + handler)
+                    for k, v in seen["environ"].items():
+                        self.assertNotIn("worker shim", v, k)
+                        self.assertNotIn("FERRIC", k)
+                    self.assertEqual([n for n in seen["main"] if "ferric" in n.lower()
+                                      or n in ("_start", "_cache_code")], [])
+            self.cache_file(cache)
+
+    def test_handler_runs_as_deep_compiled_or_cached(self):
+        # `python -m awslambdaric`: runpy's 2 frames, its __main__, main(), run(),
+        # handle_event_request(), the handler (DifferentialTest checks recursion errors).
+        cache = os.path.join(self.tmp, "cache")
+        self.assertEqual(self.serves(cache, "app.depth"), 7)  # compiled
+        self.cache_file(cache)
+        self.assertEqual(self.serves(cache, "app.depth"), 7)  # cached
+
+    def test_tracebacks_show_the_shims_own_lines(self):
+        # Python 3.13+ shows `-c` source lines: the shim's frames show the shim's, as when
+        # the shim was the `-c` program (older versions show none).
+        cache = os.path.join(self.tmp, "cache")
+        lines = SHIM_SOURCE.splitlines()
+        for start in ("compiled", "cached"):
+            with self.subTest(start):
+                stack = self.serves(cache, "app.stack")
+                shown = 0
+                # The outermost frame is the bootstrap's exec().
+                for entry in stack[1:]:
+                    m = re.match(r'  File "<string>", line (\d+), in \S+\n(?:    (.*)\n)?$',
+                                 entry)
+                    if m and m.group(2):
+                        shown += 1
+                        self.assertEqual(m.group(2), lines[int(m.group(1)) - 1].strip())
+                self.assertEqual(shown > 0, sys.version_info >= (3, 13), stack)
+
+    def test_prepare_writes_the_cache_and_exits(self):
+        cache = os.path.join(self.tmp, "image", "cache")
+        env = dict(self.env, FERRIC_SHIM_PREPARE="1")
+        kwargs = {"umask": 0o077} if sys.version_info >= (3, 9) else {}
+        proc = self.run_shim(cache, env=env, handler=None, **kwargs)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        path = self.cache_file(cache)
+        self.assertEqual(proc.stdout.decode(), "ferric: compiled the Python shim into %s\n" % path)
+        self.assertEqual(proc.stderr, b"")
+        self.assert_valid(path)
+        # Readable by the unprivileged user Lambda runs functions as.
+        self.assertEqual(os.stat(cache).st_mode & 0o777, 0o755)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o644)
+        before = os.stat(path)
+        self.assertEqual(self.serves(cache), "ok")
+        self.assertEqual(os.stat(path).st_mtime_ns, before.st_mtime_ns)
+        # Again: compiles and replaces, whatever is there.
+        self.plant(path, self.MARKER)
+        proc = self.run_shim(cache, env=env, handler="app.handler")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assert_valid(path)
+
+    def test_prepare_says_why_it_cannot_cache(self):
+        env = dict(self.env, FERRIC_SHIM_PREPARE="1")
+        shared = os.path.join(self.tmp, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        marker = os.path.join(self.tmp, "file")
+        open(marker, "w").close()
+        for cache, reason in ((shared, "writable by group or others"),
+                              (os.path.join(marker, "cache"), "Not a directory"),
+                              ("", "no cache directory")):
+            with self.subTest(cache):
+                proc = self.run_shim(cache, env=env, handler=None)
+                self.assertEqual(proc.returncode, 1)
+                self.assertEqual(proc.stdout, b"")
+                err = proc.stderr.decode()
+                self.assertTrue(err.startswith("ferric: cannot cache the Python shim in %r: "
+                                               % cache), err)
+                self.assertIn(reason, err)
+        self.assertEqual(os.listdir(shared), [])
+
+
 # ---------------------------------------------------------------- differential
 
 try:
@@ -1278,7 +1560,7 @@ class DifferentialTest(unittest.TestCase):
     get the same handler and invocations; every posted body, content type, error
     type, X-Ray cause and log line must be identical."""
 
-    def run_both(self, handler, invocations, files=DIFF_APP, env=None):
+    def run_both(self, handler, invocations, files=DIFF_APP, env=None, cache_dir=None):
         root = make_root(self, files)
         env = clean_env(root, **(env or {}))
         scenario = [
@@ -1304,7 +1586,7 @@ class DifferentialTest(unittest.TestCase):
         self.assertEqual(ref_err, b"", ref_err.decode("utf-8", "replace"))
         expected = api.records
 
-        worker = Worker(self, handler, root, env=env)
+        worker = Worker(self, handler, root, env=env, cache_dir=cache_dir)
         got = []
         header, payload = worker.frame()
         if header["type"] == "init_error":
@@ -1376,6 +1658,15 @@ class DifferentialTest(unittest.TestCase):
         self.run_both("diffapp.fail", self.values(names))
         self.run_both("diffapp.fail", self.values(["custom", "nested"]),
                       env={"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"})
+
+    def test_recursion_with_the_shim_compiled_then_cached(self):
+        # The stack depth, hence the frames in the RecursionError's stackTrace, must not
+        # depend on how the bootstrap got the shim's code.
+        cache = os.path.join(os.path.realpath(tempfile.mkdtemp(prefix="ferric-diff-")), "c")
+        self.addCleanup(shutil.rmtree, os.path.dirname(cache), True)
+        for _ in ("compiled", "cached"):
+            self.run_both("diffapp.fail", self.values(["recursion"]), cache_dir=cache)
+            self.assertEqual(len(os.listdir(cache)), 1)
 
     def context_invocations(self):
         cc = {"client": {"installation_id": "i", "app_title": "t", "extra": 1},
