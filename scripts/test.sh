@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup-peers.sh
 
 echo "== cargo test"
-cargo test --no-fail-fast 2>&1
+cargo test --no-fail-fast --lib --bins --tests 2>&1
 
 echo "== Python shim tests"
 .cache/py-venv/bin/python -m unittest discover -s src/shims/python -p 'test_*.py'
