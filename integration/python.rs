@@ -254,18 +254,7 @@ def noisy(event, context):
 
 def big(event, context):
     return "x" * (7 * 1024 * 1024)
-
-def sized(event, context):
-    return {"len": len(event["data"])}
 "#;
-
-async fn handlers_running() -> (TaskRoot, ferric::emulator::Emulator, Running) {
-    let root = TaskRoot::new();
-    root.write("handlers.py", HANDLERS);
-    let api = fake().await;
-    let running = Running::spawn(ferric_command(&api, root.path(), &["handlers.echo"]));
-    (root, api, running)
-}
 
 async fn start_handler(name: &str) -> (TaskRoot, ferric::emulator::Emulator, Running) {
     let root = TaskRoot::new();
@@ -288,7 +277,7 @@ fn response(outcome: &InvokeOutcome) -> &[u8] {
 
 #[tokio::test]
 async fn echo_pretty_unicode_and_large_events() {
-    let (_root, api, running) = handlers_running().await;
+    let (_root, api, running) = start_handler("echo").await;
     let pretty = "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"s\": \"line\\nbreak\"\n}\n";
     let r = invoke_json(&api, pretty).await;
     assert_eq!(

@@ -117,6 +117,8 @@ pub struct Config {
     pub max_rss_mb: u64,
     /// Extra environment for workers (the emulator's RIE defaults).
     pub worker_env: Vec<(String, String)>,
+    /// Where the Python shim's compiled code is cached (`FERRIC_CACHE_DIR`, else under TMPDIR).
+    pub python_cache_dir: PathBuf,
 }
 
 /// A configuration mistake the user can fix.
@@ -235,6 +237,7 @@ impl Config {
             max_invocations: parsed(get, env::MAX_INVOCATIONS, "a whole number")?.unwrap_or(0),
             max_rss_mb: parsed(get, env::MAX_RSS_MB, "a whole number of MiB")?.unwrap_or(0),
             worker_env: Vec::new(),
+            python_cache_dir: crate::shims::python_cache_dir(&|k| get(k).map(Into::into)),
         })
     }
 

@@ -17,6 +17,14 @@ pub mod headers {
     pub const CONTENT_TYPE: &str = "content-type";
 }
 
+/// Now as Unix epoch milliseconds (the clock Lambda deadlines use).
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// The content type assumed when `/next` names none.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/json";
 

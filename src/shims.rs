@@ -57,7 +57,7 @@ pub const PYTHON_SHIM_KEY: u64 = fnv1a64(PYTHON_SHIM.as_bytes());
 /// Where the Python shim's code is cached: this variable, else `ferric-VERSION` in `TMPDIR` or
 /// `/tmp`. Point it at a directory of the image and fill that at build time ([`prepare_python`])
 /// so that Lambda cold starts, which begin with an empty /tmp, find the cache too.
-pub const CACHE_DIR_VAR: &str = "FERRIC_CACHE_DIR";
+pub const CACHE_DIR_VAR: &str = crate::config::env::CACHE_DIR;
 
 /// Set to 1 by [`prepare_python`] (and emptied for workers): cache the shim, then exit.
 const PREPARE_VAR: &str = "FERRIC_SHIM_PREPARE";
@@ -121,7 +121,7 @@ pub fn worker_spec(config: &Config, interpreter: Option<&Path>) -> WorkerSpec {
         } => (
             interpreter.unwrap_or(default).to_path_buf(),
             {
-                let mut args = python_args(&python_cache_dir(&|k| std::env::var_os(k)));
+                let mut args = python_args(&config.python_cache_dir);
                 args.push(handler);
                 args
             },
@@ -160,7 +160,7 @@ pub fn worker_spec(config: &Config, interpreter: Option<&Path>) -> WorkerSpec {
     }
     env.extend(config.worker_env.iter().map(|(k, v)| (k.into(), v.into())));
     if !config.handler.is_empty() {
-        env.push(("_HANDLER".into(), handler_os(&config.handler)));
+        env.push(("_HANDLER".into(), config.handler.clone().into()));
     }
     WorkerSpec {
         program,
@@ -169,10 +169,6 @@ pub fn worker_spec(config: &Config, interpreter: Option<&Path>) -> WorkerSpec {
         channel,
         max_frame_bytes: config.max_frame_bytes,
     }
-}
-
-fn handler_os(h: &str) -> OsString {
-    OsString::from(h)
 }
 
 #[cfg(test)]

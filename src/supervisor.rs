@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -15,7 +15,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::{Config, Language, WorkerKind};
 use crate::errors::error_body;
 use crate::handler::suggest_python;
-use crate::invocation::{Invocation, InvocationError};
+use crate::invocation::{epoch_ms, Invocation, InvocationError};
 use crate::runtime_api::{ApiError, ErrorPost, PostOutcome, RuntimeApi};
 use crate::shims::worker_spec;
 use crate::worker::{Answer, Started, Worker, WorkerFailure};
@@ -46,13 +46,6 @@ pub struct Supervisor {
     /// The real interpreter reported by the first worker (skips pyenv-style shims).
     interpreter: Option<PathBuf>,
     worker: Option<Worker>,
-}
-
-fn epoch_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// The monotonic instant of a wall-clock deadline, less `margin`.

@@ -130,7 +130,6 @@ pub enum Started {
     InitError {
         error_type: String,
         body: Bytes,
-        logs: LogPump,
     },
 }
 
@@ -193,11 +192,7 @@ impl Worker {
                 let _ = timeout(Duration::from_secs(2), child.wait()).await;
                 kill_group(pid, libc::SIGKILL);
                 logs.flush().await;
-                return Ok(Started::InitError {
-                    error_type,
-                    body,
-                    logs,
-                });
+                return Ok(Started::InitError { error_type, body });
             }
             Ok(Ok(other)) => WorkerFailure::Protocol(format!(
                 "expected a ready or init_error frame first, got {}",
