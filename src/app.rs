@@ -1,5 +1,7 @@
-//! The three ways ferric runs: against a real Runtime API, as a local server behind the
-//! built-in emulator, or for one local invocation.
+//! The modes ferric runs in: against a real Runtime API (production), as a local server behind
+//! the built-in emulator (serve), for one local invocation (invoke), or to fill the shim cache
+//! at image build time (prepare). This is where the task root is looked at: the handler's
+//! language is detected here, not in the (pure) configuration.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -8,51 +10,131 @@ use anyhow::Context;
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use crate::config::{Cli, Command, Config, RunArgs};
-use crate::emulator::{Emulator, EmulatorOptions, InvokeOutcome, InvokeRequest, INVOKE_PATH};
-use crate::runtime_api::RuntimeApi;
-use crate::supervisor::{run_lanes, RunError, Supervisor};
+use crate::cli::{Cli, Command};
+use crate::config::{ApiAddress, Config, WorkerChoice};
+use crate::emulator::{
+    rie_environment, Emulator, EmulatorOptions, InvokeOutcome, InvokeRequest, INVOKE_PATH,
+};
+use crate::handler::{detect_language, Language};
+use crate::lambda::RuntimeApi;
+use crate::shims::{Launcher, WorkerKind};
+use crate::supervisor::lanes::Sandbox;
+use crate::supervisor::{Policy, Recycling, RunError};
+use crate::worker::process;
 
 /// The User-Agent ferric sends to the Runtime API.
 pub const USER_AGENT: &str = concat!("ferric/", env!("CARGO_PKG_VERSION"));
 
-/// Exit status for configuration mistakes.
-const EXIT_CONFIG: u8 = 2;
-
-fn config(args: &RunArgs) -> Result<Config, ExitCode> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
-    Config::from_parts(args, &|k| std::env::var(k).ok(), cwd).map_err(|e| {
-        eprintln!("ferric: {e}");
-        ExitCode::from(EXIT_CONFIG)
-    })
+/// What ferric was asked to do.
+enum Mode {
+    Production(ApiAddress),
+    Serve,
+    Invoke { event: Option<String> },
+    Prepare,
 }
 
-/// Dispatch on the command line.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let (args, event) = match &cli.command {
-        Some(Command::Invoke { event, run }) => (run, Some(event.clone())),
-        Some(Command::Prepare) => return prepare().await,
-        None => (&cli.run, None),
-    };
-    let config = match config(args) {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
+fn mode(cli: &Cli, config: &Config) -> Mode {
+    match (&cli.command, &config.runtime_api) {
+        (Some(Command::Prepare), _) => Mode::Prepare,
+        (Some(Command::Invoke { event, .. }), _) => Mode::Invoke {
+            event: event.clone(),
+        },
+        (None, Some(address)) => Mode::Production(address.clone()),
+        (None, None) => Mode::Serve,
+    }
+}
+
+/// Run the mode the command line asks for.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
+    let mode = mode(&cli, &config);
+    if let Mode::Prepare = mode {
+        return prepare(&config).await;
+    }
     let shutdown = shutdown_signal();
-    let mut config = config;
-    if config.runtime_api.is_none() || event.is_some() {
-        config.worker_env = crate::emulator::rie_environment(&|k| std::env::var(k).ok());
+    adopt_orphans();
+    let outcome = match mode {
+        Mode::Production(address) => {
+            let sandbox = sandbox(&config, Vec::new());
+            let api = RuntimeApi::new(&address, USER_AGENT);
+            Ok(exit_for(sandbox.run(&api, shutdown).await))
+        }
+        Mode::Serve => serve(&config, shutdown).await,
+        Mode::Invoke { event } => invoke_once(&config, event.as_deref()).await,
+        Mode::Prepare => unreachable!("handled above"),
+    };
+    // Everything the workers left behind goes with ferric.
+    let ended = process::kill_orphans();
+    if ended > 0 {
+        info!(
+            ended,
+            "ended processes that had escaped the workers' process groups"
+        );
     }
-    match (event, config.runtime_api.clone()) {
-        (Some(event), _) => invoke_once(config, event.as_deref()).await,
-        (None, Some(address)) => run_production(config, &address, shutdown).await,
-        (None, None) => serve(config, shutdown).await,
+    outcome
+}
+
+/// Become the reaper of the workers' orphans, and reap them as they exit (ferric may be PID 1
+/// of a container, where nobody else would).
+fn adopt_orphans() {
+    if let Err(e) = process::become_subreaper() {
+        warn!("cannot become a child subreaper ({e}); processes that leave a worker's process group may outlive it");
+    }
+    tokio::spawn(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut children) = signal(SignalKind::child()) else {
+            return;
+        };
+        while children.recv().await.is_some() {
+            process::reap_orphans();
+        }
+    });
+}
+
+/// What runs the handler: `--runtime`, else the language the task root shows.
+fn worker_kind(config: &Config) -> WorkerKind {
+    match &config.worker {
+        WorkerChoice::Raw { argv } => WorkerKind::Raw(argv.clone()),
+        WorkerChoice::Shim { forced } => WorkerKind::Shim(
+            forced.unwrap_or_else(|| detect_language(&config.task_root, &config.handler)),
+        ),
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
+fn sandbox(config: &Config, env: Vec<(String, String)>) -> Sandbox {
+    let kind = worker_kind(config);
+    let interpreter = match &kind {
+        WorkerKind::Shim(Language::Python) => config.python.clone(),
+        WorkerKind::Shim(Language::Node) => config.node.clone(),
+        WorkerKind::Raw(argv) => argv[0].clone().into(),
+    };
+    Sandbox {
+        launcher: Launcher {
+            kind,
+            interpreter,
+            handler: config.handler.clone(),
+            task_root: config.task_root.clone(),
+            cache_dir: config.cache_dir.clone(),
+            max_frame_bytes: config.max_frame_bytes,
+            env,
+        },
+        init_timeout: config.init_timeout,
+        policy: Policy {
+            timeout_margin: config.timeout_margin,
+            kill_grace: config.kill_grace,
+            recycling: Recycling {
+                max_invocations: config.max_invocations,
+                max_rss_mb: config.max_rss_mb,
+            },
+            sweep_orphans: config.concurrency <= 1,
+        },
+        lanes: config.concurrency,
+        register_extension: config.register_extension,
+    }
+}
+
+/// Turns true on SIGTERM or SIGINT.
 fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -73,34 +155,27 @@ fn shutdown_signal() -> watch::Receiver<bool> {
     rx
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
 fn exit_for(result: Result<(), RunError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Already logged and reported to the Runtime API.
         Err(RunError::InitFailed { .. }) => ExitCode::from(1),
         Err(e) => {
-            error!("{e}");
+            tracing::error!("{e}");
             ExitCode::from(1)
         }
     }
 }
 
-async fn run_production(
-    config: Config,
-    address: &str,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<ExitCode> {
-    let api = RuntimeApi::new(address, USER_AGENT).context("AWS_LAMBDA_RUNTIME_API")?;
-    Ok(exit_for(run_lanes(&config, &api, shutdown).await))
+/// The local environment RIE would give the function, for what the process lacks.
+fn local_environment() -> Vec<(String, String)> {
+    rie_environment(&|k| std::env::var(k).ok())
 }
 
 /// Serve the RIE invoke endpoint on `FERRIC_LISTEN` until SIGTERM/SIGINT. A runtime whose init
 /// failed is started again on the next invoke, as RIE does, so a fixed handler is picked up
 /// without restarting ferric.
-async fn serve(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+async fn serve(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
     let options = EmulatorOptions::new(&config.function_name, config.function_timeout);
     let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), options)
         .await
@@ -113,9 +188,10 @@ async fn serve(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
         "serving {} at http://{}{INVOKE_PATH} (no AWS_LAMBDA_RUNTIME_API: built-in emulator)",
         config.handler, config.listen
     );
+    let sandbox = sandbox(config, local_environment());
+    let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT);
     loop {
-        let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT)?;
-        let result = run_lanes(&config, &api, shutdown.clone()).await;
+        let result = sandbox.run(&api, shutdown.clone()).await;
         if *shutdown.borrow() {
             server.abort();
             // Stopping a local server on request is a clean exit, whatever the runtime did.
@@ -136,10 +212,10 @@ async fn serve(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Resul
     }
 }
 
-/// `ferric prepare`: fill FERRIC_CACHE_DIR with the Python shim's compiled code.
-async fn prepare() -> anyhow::Result<ExitCode> {
-    let mut command =
-        tokio::process::Command::from(crate::shims::prepare_python(&|k| std::env::var_os(k)));
+/// `ferric prepare`: fill the cache directory with the Python shim's compiled code.
+async fn prepare(config: &Config) -> anyhow::Result<ExitCode> {
+    let mut command = crate::shims::prepare_python(&config.python, &config.cache_dir)
+        .context("preparing the Python shim's bundle")?;
     let status = command
         .status()
         .await
@@ -166,13 +242,15 @@ fn read_event(source: Option<&str>) -> anyhow::Result<Bytes> {
 }
 
 /// `ferric invoke`: one invocation through the emulator; the answer on stdout.
-async fn invoke_once(config: Config, event: Option<&str>) -> anyhow::Result<ExitCode> {
+async fn invoke_once(config: &Config, event: Option<&str>) -> anyhow::Result<ExitCode> {
     let body = read_event(event)?;
     let options = EmulatorOptions::new(&config.function_name, config.function_timeout);
     let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), options).await?;
-    let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT)?;
+    let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let runtime = tokio::spawn(Supervisor::new(config, api).run(stopped(stop_rx)));
+    let mut sandbox = sandbox(config, local_environment());
+    sandbox.lanes = 1;
+    let runtime = tokio::spawn(async move { sandbox.run(&api, stop_rx).await });
     let result = emulator
         .invoke(InvokeRequest {
             body,

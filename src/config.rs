@@ -1,11 +1,15 @@
-//! Typed configuration from the command line and the environment. Parsing is pure: it takes
-//! the environment as a lookup function so tests never touch the process environment.
+//! Typed configuration from the command line and the environment. Pure: the environment comes
+//! in as a lookup function and nothing here touches the file system, so every setting is
+//! validated here, in one place, and a mistake is one [`ConfigError`] naming the variable and a
+//! valid example (ferric exits 2). What the task root contains (the handler's language) is the
+//! app layer's business.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use crate::cli::RunArgs;
+use crate::handler::Language;
 
 /// Environment variables ferric reads (its own are all `FERRIC_*`).
 pub mod env {
@@ -18,6 +22,7 @@ pub mod env {
     pub const LISTEN: &str = "FERRIC_LISTEN";
     pub const PYTHON: &str = "FERRIC_PYTHON";
     pub const NODE: &str = "FERRIC_NODE";
+    pub const NODE_COMPAT: &str = "FERRIC_NODE_COMPAT";
     pub const INIT_TIMEOUT: &str = "FERRIC_INIT_TIMEOUT";
     pub const MAX_FRAME_BYTES: &str = "FERRIC_MAX_FRAME_BYTES";
     pub const TIMEOUT_MARGIN_MS: &str = "FERRIC_TIMEOUT_MARGIN_MS";
@@ -27,80 +32,83 @@ pub mod env {
     pub const REGISTER_EXTENSION: &str = "FERRIC_REGISTER_EXTENSION";
     pub const MAX_INVOCATIONS: &str = "FERRIC_MAX_INVOCATIONS";
     pub const MAX_RSS_MB: &str = "FERRIC_MAX_RSS_MB";
+    pub const TMPDIR: &str = "TMPDIR";
 }
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(130);
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_FUNCTION_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_TIMEOUT_MARGIN: Duration = Duration::from_millis(50);
 /// Fits Lambda's shutdown budget (300-500 ms for the runtime after SIGTERM).
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_millis(300);
+/// The most lanes `AWS_LAMBDA_MAX_CONCURRENCY` may ask for.
+pub const MAX_LANES: usize = 64;
+const MAX_SECONDS: f64 = 86_400.0;
+const MAX_MILLIS: u64 = 600_000;
+const MIN_FRAME_BYTES: usize = 1024;
+const MAX_FRAME_BYTES: usize = 1 << 30;
 
-/// Languages ferric has a shim for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Language {
-    Python,
-    Node,
-}
-
-/// `ferric [OPTIONS] [HANDLER]`, `ferric [OPTIONS] -- CMD [ARGS...]`, `ferric invoke ...`.
-#[derive(Debug, Parser)]
-#[command(
-    name = "ferric",
-    version,
-    about = "AWS Lambda runtime interface client for container images: runs Python, Node or any handler behind one Rust binary",
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Compile the Python shim into FERRIC_CACHE_DIR and exit. Run it at image build time (as
-    /// root, with the function's Python) so cold starts load the shim instead of compiling it.
-    Prepare,
-    /// Run one invocation locally and print the result on stdout (exit 1 on a function error).
-    Invoke {
-        /// The event: a file path, or `-` for stdin. Default: `{}`.
-        #[arg(long, short)]
-        event: Option<String>,
-        #[command(flatten)]
-        run: RunArgs,
+/// What runs the handler: one of ferric's shims, or a program given after `--`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerChoice {
+    /// A shim; `forced` is `--runtime`, otherwise the app layer detects the language.
+    Shim {
+        forced: Option<Language>,
+    },
+    Raw {
+        argv: Vec<String>,
     },
 }
 
-#[derive(Debug, clap::Args, Default)]
-pub struct RunArgs {
-    /// Force the language instead of detecting it from the task root.
-    #[arg(long, value_enum)]
-    pub runtime: Option<Language>,
-    /// The handler, as for awslambdaric (`module.function`). Defaults to `_HANDLER`.
-    pub handler: Option<String>,
-    /// Raw mode: run this program as the worker (it must speak docs/PROTOCOL.md).
-    #[arg(last = true)]
-    pub raw: Vec<String>,
+impl WorkerChoice {
+    /// Raw mode when a command follows `--`; otherwise a shim, which needs a handler.
+    fn from_args(args: &RunArgs, has_handler: bool) -> Result<WorkerChoice, ConfigError> {
+        if !args.raw.is_empty() {
+            return Ok(WorkerChoice::Raw {
+                argv: args.raw.clone(),
+            });
+        }
+        if !has_handler {
+            return Err(ConfigError::NoHandler);
+        }
+        Ok(WorkerChoice::Shim {
+            forced: args.runtime,
+        })
+    }
 }
 
-/// What the worker is.
+/// A validated `host:port` for the Runtime API.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorkerKind {
-    Python { interpreter: PathBuf },
-    Node { interpreter: PathBuf },
-    Raw { argv: Vec<String> },
+pub struct ApiAddress(String);
+
+impl ApiAddress {
+    pub fn parse(value: &str) -> Option<ApiAddress> {
+        let (host, port) = value.rsplit_once(':')?;
+        let valid = !host.is_empty()
+            && port.parse::<u16>().is_ok_and(|p| p > 0)
+            && !value.contains(['/', '?', '#', '@', ' ']);
+        valid.then(|| ApiAddress(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// Everything the supervisor needs.
+/// Everything ferric's modes need.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The handler string (empty in raw mode when none was given, and for `prepare`).
     pub handler: String,
     pub task_root: PathBuf,
-    pub worker: WorkerKind,
-    pub runtime_api: Option<String>,
+    pub worker: WorkerChoice,
+    pub python: PathBuf,
+    pub node: PathBuf,
+    pub runtime_api: Option<ApiAddress>,
     pub listen: SocketAddr,
     pub init_timeout: Duration,
     pub max_frame_bytes: usize,
@@ -115,10 +123,9 @@ pub struct Config {
     pub max_invocations: u64,
     /// Replace a worker whose resident memory exceeds this many MiB after an invocation (0 = never).
     pub max_rss_mb: u64,
-    /// Extra environment for workers (the emulator's RIE defaults).
-    pub worker_env: Vec<(String, String)>,
-    /// Where the Python shim's compiled code is cached (`FERRIC_CACHE_DIR`, else under TMPDIR).
-    pub python_cache_dir: PathBuf,
+    /// Where the shims' compiled code is cached (`FERRIC_CACHE_DIR`, else under TMPDIR).
+    pub cache_dir: PathBuf,
+    pub log_level: tracing::Level,
 }
 
 /// A configuration mistake the user can fix.
@@ -126,7 +133,7 @@ pub struct Config {
 pub enum ConfigError {
     #[error("no handler: pass it as the argument (ferric app.handler) or set _HANDLER")]
     NoHandler,
-    #[error("{name}={value:?} is not valid: {expected}")]
+    #[error("{name}={value:?} is not valid: expected {expected}")]
     BadValue {
         name: &'static str,
         value: String,
@@ -134,140 +141,220 @@ pub enum ConfigError {
     },
 }
 
-/// A boolean setting: 1/0, true/false, on/off, yes/no.
-struct Switch(bool);
-
-impl std::str::FromStr for Switch {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Switch, ()> {
-        match s.to_ascii_lowercase().as_str() {
-            "1" | "true" | "on" | "yes" => Ok(Switch(true)),
-            "0" | "false" | "off" | "no" => Ok(Switch(false)),
-            _ => Err(()),
-        }
-    }
-}
-
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-fn parsed<T: std::str::FromStr>(
-    get: Lookup,
-    name: &'static str,
-    expected: &'static str,
-) -> Result<Option<T>, ConfigError> {
-    match get(name).filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(value) => value
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ConfigError::BadValue {
-                name,
-                value,
-                expected,
-            }),
-    }
+/// Reads and checks one variable at a time.
+struct Settings<'a> {
+    get: Lookup<'a>,
 }
 
-impl Config {
-    /// Build the configuration from parsed arguments, an environment lookup and the cwd.
-    pub fn from_parts(args: &RunArgs, get: Lookup, cwd: PathBuf) -> Result<Config, ConfigError> {
-        let task_root = get(env::TASK_ROOT)
+impl Settings<'_> {
+    /// The variable's trimmed value, when set and not blank.
+    fn raw(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+            .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or(cwd);
-        let handler = args
-            .handler
-            .clone()
-            .or_else(|| get(env::HANDLER))
-            .filter(|h| !h.is_empty());
-        let worker = if !args.raw.is_empty() {
-            WorkerKind::Raw {
-                argv: args.raw.clone(),
-            }
-        } else {
-            let handler = handler.as_deref().ok_or(ConfigError::NoHandler)?;
-            let language = args
-                .runtime
-                .unwrap_or_else(|| crate::handler::detect_language(&task_root, handler));
-            match language {
-                Language::Python => WorkerKind::Python {
-                    interpreter: get(env::PYTHON).unwrap_or_else(|| "python3".into()).into(),
-                },
-                Language::Node => WorkerKind::Node {
-                    interpreter: get(env::NODE).unwrap_or_else(|| "node".into()).into(),
-                },
-            }
+    }
+
+    fn check<T>(
+        &self,
+        name: &'static str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(value) = self.raw(name) else {
+            return Ok(None);
         };
-        let listen = parsed(get, env::LISTEN, "an address like 127.0.0.1:8080")?
-            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("default address parses"));
-        let secs = |name, default: Duration| -> Result<Duration, ConfigError> {
-            Ok(parsed::<f64>(get, name, "a number of seconds")?
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map(Duration::from_secs_f64)
-                .unwrap_or(default))
-        };
-        let millis = |name, default: Duration| -> Result<Duration, ConfigError> {
-            Ok(parsed::<u64>(get, name, "a whole number of milliseconds")?
-                .map(Duration::from_millis)
-                .unwrap_or(default))
-        };
-        Ok(Config {
-            handler: handler.unwrap_or_default(),
-            task_root,
-            worker,
-            runtime_api: get(env::RUNTIME_API).filter(|v| !v.is_empty()),
-            listen,
-            init_timeout: secs(env::INIT_TIMEOUT, DEFAULT_INIT_TIMEOUT)?,
-            max_frame_bytes: parsed(get, env::MAX_FRAME_BYTES, "a number of bytes")?
-                .unwrap_or(DEFAULT_MAX_FRAME_BYTES),
-            function_timeout: secs(env::FUNCTION_TIMEOUT, DEFAULT_FUNCTION_TIMEOUT)?,
-            timeout_margin: millis(env::TIMEOUT_MARGIN_MS, DEFAULT_TIMEOUT_MARGIN)?,
-            kill_grace: millis(env::KILL_GRACE_MS, DEFAULT_KILL_GRACE)?,
-            concurrency: parsed::<usize>(get, env::MAX_CONCURRENCY, "a positive whole number")?
-                .unwrap_or(1)
-                .clamp(1, 64),
-            function_name: get(env::FUNCTION_NAME).unwrap_or_else(|| "test_function".into()),
-            register_extension: parsed::<Switch>(
-                get,
-                env::REGISTER_EXTENSION,
-                "1/0, true/false or on/off",
-            )?
-            .is_none_or(|s| s.0),
-            max_invocations: parsed(get, env::MAX_INVOCATIONS, "a whole number")?.unwrap_or(0),
-            max_rss_mb: parsed(get, env::MAX_RSS_MB, "a whole number of MiB")?.unwrap_or(0),
-            worker_env: Vec::new(),
-            python_cache_dir: crate::shims::python_cache_dir(&|k| get(k).map(Into::into)),
+        parse(&value).map(Some).ok_or(ConfigError::BadValue {
+            name,
+            value,
+            expected,
         })
     }
 
-    /// The language whose error flavour ferric imitates for errors it generates itself.
-    pub fn language(&self) -> Option<Language> {
-        match self.worker {
-            WorkerKind::Python { .. } => Some(Language::Python),
-            WorkerKind::Node { .. } => Some(Language::Node),
-            WorkerKind::Raw { .. } => None,
-        }
+    fn seconds(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        let parse = |v: &str| {
+            let s = v.parse::<f64>().ok()?;
+            (s.is_finite() && s > 0.0 && s <= MAX_SECONDS).then(|| Duration::from_secs_f64(s))
+        };
+        let expected = "a number of seconds above 0 and at most 86400, e.g. 3 or 0.5";
+        Ok(self.check(name, expected, parse)?.unwrap_or(default))
+    }
+
+    fn millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        let parse = |v: &str| {
+            let ms = v.parse::<u64>().ok()?;
+            (ms <= MAX_MILLIS).then(|| Duration::from_millis(ms))
+        };
+        let expected = "a whole number of milliseconds up to 600000, e.g. 300";
+        Ok(self.check(name, expected, parse)?.unwrap_or(default))
+    }
+
+    fn whole(&self, name: &'static str, expected: &'static str) -> Result<u64, ConfigError> {
+        Ok(self.check(name, expected, |v| v.parse().ok())?.unwrap_or(0))
+    }
+
+    fn switch(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let parse = |v: &str| match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "on" | "yes" => Some(true),
+            "0" | "false" | "off" | "no" => Some(false),
+            _ => None,
+        };
+        Ok(self
+            .check(name, "1/0, true/false, on/off or yes/no", parse)?
+            .unwrap_or(default))
+    }
+
+    fn path(&self, name: &str, default: &str) -> PathBuf {
+        self.raw(name).unwrap_or_else(|| default.to_owned()).into()
+    }
+}
+
+/// The default cache directory: `ferric-VERSION` under `TMPDIR`, else `/tmp`.
+fn default_cache_dir(s: &Settings) -> PathBuf {
+    s.path(env::TMPDIR, "/tmp")
+        .join(concat!("ferric-", env!("CARGO_PKG_VERSION")))
+}
+
+impl Config {
+    /// Build the configuration from the run arguments, an environment lookup and the cwd.
+    /// `needs_handler` is false for modes that load no handler (`prepare`).
+    pub fn from_parts(
+        args: &RunArgs,
+        needs_handler: bool,
+        get: Lookup,
+        cwd: PathBuf,
+    ) -> Result<Config, ConfigError> {
+        let s = Settings { get };
+        let handler = args
+            .handler
+            .clone()
+            .or_else(|| s.raw(env::HANDLER))
+            .filter(|h| !h.is_empty());
+        let worker = WorkerChoice::from_args(args, handler.is_some() || !needs_handler)?;
+        s.check(env::NODE_COMPAT, "v3 or v4", |v| {
+            matches!(v, "v3" | "v4").then_some(())
+        })?;
+        let limits = Limits::read(&s)?;
+        Ok(Config {
+            handler: handler.unwrap_or_default(),
+            task_root: s.raw(env::TASK_ROOT).map_or(cwd, PathBuf::from),
+            worker,
+            python: s.path(env::PYTHON, "python3"),
+            node: s.path(env::NODE, "node"),
+            runtime_api: s.check(
+                env::RUNTIME_API,
+                "host:port, e.g. 127.0.0.1:9001",
+                ApiAddress::parse,
+            )?,
+            listen: s
+                .check(env::LISTEN, "an address, e.g. 127.0.0.1:8080", |v| {
+                    v.parse().ok()
+                })?
+                .unwrap_or(DEFAULT_LISTEN),
+            function_name: s
+                .raw(env::FUNCTION_NAME)
+                .unwrap_or_else(|| "test_function".into()),
+            cache_dir: s
+                .raw(env::CACHE_DIR)
+                .map_or_else(|| default_cache_dir(&s), PathBuf::from),
+            log_level: s
+                .check(env::LOG, "error, warn, info, debug or trace", |v| {
+                    v.parse().ok()
+                })?
+                .unwrap_or(tracing::Level::INFO),
+            init_timeout: limits.init_timeout,
+            max_frame_bytes: limits.max_frame_bytes,
+            function_timeout: limits.function_timeout,
+            timeout_margin: limits.timeout_margin,
+            kill_grace: limits.kill_grace,
+            concurrency: limits.concurrency,
+            register_extension: limits.register_extension,
+            max_invocations: limits.max_invocations,
+            max_rss_mb: limits.max_rss_mb,
+        })
+    }
+}
+
+/// The numeric and on/off settings.
+struct Limits {
+    init_timeout: Duration,
+    function_timeout: Duration,
+    timeout_margin: Duration,
+    kill_grace: Duration,
+    max_frame_bytes: usize,
+    concurrency: usize,
+    register_extension: bool,
+    max_invocations: u64,
+    max_rss_mb: u64,
+}
+
+impl Limits {
+    fn read(s: &Settings) -> Result<Limits, ConfigError> {
+        Ok(Limits {
+            init_timeout: s.seconds(env::INIT_TIMEOUT, DEFAULT_INIT_TIMEOUT)?,
+            function_timeout: s.seconds(env::FUNCTION_TIMEOUT, DEFAULT_FUNCTION_TIMEOUT)?,
+            timeout_margin: s.millis(env::TIMEOUT_MARGIN_MS, DEFAULT_TIMEOUT_MARGIN)?,
+            kill_grace: s.millis(env::KILL_GRACE_MS, DEFAULT_KILL_GRACE)?,
+            max_frame_bytes: s
+                .check(
+                    env::MAX_FRAME_BYTES,
+                    "a number of bytes from 1024 to 1073741824, e.g. 16777216",
+                    |v| {
+                        v.parse::<usize>()
+                            .ok()
+                            .filter(|n| (MIN_FRAME_BYTES..=MAX_FRAME_BYTES).contains(n))
+                    },
+                )?
+                .unwrap_or(DEFAULT_MAX_FRAME_BYTES),
+            concurrency: s
+                .check(
+                    env::MAX_CONCURRENCY,
+                    "a whole number from 1 to 64, e.g. 4",
+                    |v| {
+                        v.parse::<usize>()
+                            .ok()
+                            .filter(|n| (1..=MAX_LANES).contains(n))
+                    },
+                )?
+                .unwrap_or(1),
+            register_extension: s.switch(env::REGISTER_EXTENSION, true)?,
+            max_invocations: s.whole(env::MAX_INVOCATIONS, "a whole number, e.g. 1000")?,
+            max_rss_mb: s.whole(env::MAX_RSS_MB, "a whole number of MiB, e.g. 512")?,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
     use std::collections::HashMap;
 
     fn cfg(args: &[&str], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let cli =
-            Cli::try_parse_from(std::iter::once("ferric").chain(args.iter().copied())).unwrap();
+            crate::cli::Cli::try_parse_from(std::iter::once("ferric").chain(args.iter().copied()))
+                .unwrap();
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_parts(
-            &cli.run,
+            &cli.run_args(),
+            true,
             &|k| vars.get(k).cloned(),
             PathBuf::from("/nonexistent-cwd"),
         )
+    }
+
+    fn bad(args: &[&str], vars: &[(&str, &str)]) -> (&'static str, String) {
+        match cfg(args, vars) {
+            Err(ConfigError::BadValue { name, .. }) => {
+                let message = cfg(args, vars).unwrap_err().to_string();
+                (name, message)
+            }
+            other => panic!("{vars:?}: expected a bad value, got {other:?}"),
+        }
     }
 
     #[test]
@@ -278,21 +365,27 @@ mod tests {
         );
         assert_eq!(cfg(&[], &[("_HANDLER", "c.d")]).unwrap().handler, "c.d");
         assert_eq!(cfg(&[], &[]).unwrap_err(), ConfigError::NoHandler);
+        let none = crate::cli::RunArgs::default();
+        let prepare = Config::from_parts(&none, false, &|_| None, "/".into()).unwrap();
+        assert_eq!(prepare.handler, "");
     }
 
     #[test]
     fn defaults() {
         let c = cfg(&["app.handler"], &[]).unwrap();
         assert_eq!(c.task_root, PathBuf::from("/nonexistent-cwd"));
-        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.init_timeout, DEFAULT_INIT_TIMEOUT);
         assert_eq!(c.function_timeout, DEFAULT_FUNCTION_TIMEOUT);
         assert_eq!(c.concurrency, 1);
         assert_eq!(c.runtime_api, None);
         assert!(c.register_extension);
         assert_eq!((c.max_invocations, c.max_rss_mb), (0, 0));
-        // Nothing matches in the task root: Python, so the user gets awslambdaric's error.
-        assert!(matches!(c.worker, WorkerKind::Python { .. }));
+        assert_eq!(c.worker, WorkerChoice::Shim { forced: None });
+        assert_eq!(c.python, PathBuf::from("python3"));
+        assert_eq!(c.log_level, tracing::Level::INFO);
+        let versioned = concat!("ferric-", env!("CARGO_PKG_VERSION"));
+        assert_eq!(c.cache_dir, PathBuf::from("/tmp").join(versioned));
     }
 
     #[test]
@@ -305,64 +398,103 @@ mod tests {
                 ("FERRIC_LISTEN", "0.0.0.0:9000"),
                 ("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"),
                 ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+                ("TMPDIR", "/scratch"),
+                ("FERRIC_LOG", "debug"),
             ],
         )
         .unwrap();
         assert_eq!(
             c.worker,
-            WorkerKind::Node {
-                interpreter: "/opt/node".into()
+            WorkerChoice::Shim {
+                forced: Some(Language::Node)
             }
         );
+        assert_eq!(c.node, PathBuf::from("/opt/node"));
         assert_eq!(c.task_root, PathBuf::from("/var/task"));
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.function_timeout, Duration::from_secs(3));
-        assert_eq!(c.runtime_api.as_deref(), Some("127.0.0.1:9001"));
+        assert_eq!(c.runtime_api.unwrap().as_str(), "127.0.0.1:9001");
+        assert!(c.cache_dir.starts_with("/scratch"));
+        assert_eq!(c.log_level, tracing::Level::DEBUG);
         let c = cfg(
             &["a.b"],
             &[
                 ("FERRIC_REGISTER_EXTENSION", "off"),
                 ("FERRIC_MAX_INVOCATIONS", "100"),
+                ("FERRIC_CACHE_DIR", "/opt/c"),
+                ("AWS_LAMBDA_MAX_CONCURRENCY", "4"),
             ],
         )
         .unwrap();
         assert!(!c.register_extension);
         assert_eq!(c.max_invocations, 100);
+        assert_eq!(c.cache_dir, PathBuf::from("/opt/c"));
+        assert_eq!(c.concurrency, 4);
         let raw = cfg(&["--", "./worker", "--flag"], &[]).unwrap();
         assert_eq!(
             raw.worker,
-            WorkerKind::Raw {
+            WorkerChoice::Raw {
                 argv: vec!["./worker".into(), "--flag".into()]
             }
         );
     }
 
     #[test]
-    fn bad_values_name_the_variable() {
+    fn bad_values_name_the_variable_once_with_an_example() {
         for (k, v) in [
             ("FERRIC_LISTEN", "localhost"),
             ("FERRIC_INIT_TIMEOUT", "soon"),
+            ("FERRIC_INIT_TIMEOUT", "1e300"),
+            ("FERRIC_INIT_TIMEOUT", "0"),
+            ("FERRIC_INIT_TIMEOUT", "-1"),
+            ("FERRIC_INIT_TIMEOUT", "NaN"),
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "1e300"),
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "inf"),
             ("FERRIC_MAX_FRAME_BYTES", "-1"),
+            ("FERRIC_MAX_FRAME_BYTES", "10"),
             ("AWS_LAMBDA_MAX_CONCURRENCY", "many"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "0"),
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "65"),
             ("FERRIC_REGISTER_EXTENSION", "maybe"),
             ("FERRIC_MAX_RSS_MB", "lots"),
+            ("FERRIC_KILL_GRACE_MS", "99999999999"),
+            ("FERRIC_TIMEOUT_MARGIN_MS", "1.5"),
+            ("FERRIC_LOG", "loud"),
+            ("FERRIC_NODE_COMPAT", "v5"),
+            ("AWS_LAMBDA_RUNTIME_API", "not-an-address"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1"),
+            ("AWS_LAMBDA_RUNTIME_API", "http://127.0.0.1:9001"),
+            ("AWS_LAMBDA_RUNTIME_API", ":9001"),
+            ("AWS_LAMBDA_RUNTIME_API", "h:port"),
+            ("AWS_LAMBDA_RUNTIME_API", "h:99999"),
+            ("AWS_LAMBDA_RUNTIME_API", "h:0"),
         ] {
-            match cfg(&["a.b"], &[(k, v)]) {
-                Err(ConfigError::BadValue { name, .. }) => assert_eq!(name, k),
-                other => panic!("{k}: {other:?}"),
-            }
+            let (name, message) = bad(&["a.b"], &[(k, v)]);
+            assert_eq!(name, k);
+            assert_eq!(message.matches(k).count(), 1, "{message}");
+            assert!(
+                message.contains("e.g.") || message.contains(" or "),
+                "{message}"
+            );
         }
     }
 
     #[test]
-    fn invoke_subcommand_parses() {
-        let cli = Cli::try_parse_from(["ferric", "invoke", "--event", "-", "app.handler"]).unwrap();
-        match cli.command {
-            Some(Command::Invoke { event, run }) => {
-                assert_eq!(event.as_deref(), Some("-"));
-                assert_eq!(run.handler.as_deref(), Some("app.handler"));
-            }
-            other => panic!("{other:?}"),
+    fn good_addresses_and_blank_values() {
+        for ok in [
+            "127.0.0.1:9001",
+            "localhost:1",
+            "[::1]:9001",
+            "sandbox.local:65535",
+        ] {
+            assert!(ApiAddress::parse(ok).is_some(), "{ok}");
         }
+        // Blank means unset, as on Lambda where empty variables are common.
+        let c = cfg(
+            &["a.b"],
+            &[("AWS_LAMBDA_RUNTIME_API", " "), ("FERRIC_LOG", "")],
+        )
+        .unwrap();
+        assert_eq!(c.runtime_api, None);
     }
 }

@@ -1,11 +1,17 @@
 //! Handler strings: which language a handler names, and suggestions when it cannot import.
 //!
 //! Python splits `dir/pkg.mod.func` at the last dot (`/` becomes `.`); Node splits the basename
-//! at the first dot. Detection only looks at files; it never runs anything.
+//! at the first dot. Detection only looks at files; it never runs anything. The app layer calls
+//! it (configuration stays pure).
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Language;
+/// Languages ferric has a shim for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Language {
+    Python,
+    Node,
+}
 
 const NODE_EXTENSIONS: [&str; 3] = ["js", "mjs", "cjs"];
 

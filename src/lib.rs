@@ -10,39 +10,33 @@
 //! output costs at most the invocation in flight: ferric answers it and starts a new worker.
 //!
 //! ```text
-//! Runtime API (or the built-in emulator) <-HTTP-> supervisor <-frames on pipes-> worker -> handler
+//!  Runtime API (or the      lambda/            supervisor/          shims/ + worker/
+//!  built-in emulator/)  <-HTTP-> RuntimeApi <- Lane: next -> call -> post -> Worker <-frames-> shim -> handler
 //! ```
 //!
 //! # Module map
 //!
+//! Nothing imports upward: `main → app → supervisor → shims → worker`, and
+//! `emulator → lambda → config/handler`.
+//!
 //! | module | role |
 //! |---|---|
-//! | [`config`] | command line + environment → [`config::Config`] (pure) |
-//! | [`app`] | the three modes: production loop, local emulator server, one-shot invoke |
-//! | [`runtime_api`] | Runtime API client, one method per endpoint |
-//! | [`http_client`] | minimal kept-alive HTTP/1.1 client under it (hyper) |
-//! | [`invocation`] | an [`invocation::Invocation`] parsed from `/next` headers (pure) |
-//! | [`protocol`] | worker frame types and encoding (pure) |
-//! | [`frames`] | bounded frame reader |
-//! | [`worker`] | one worker process: spawn, handshake, call under a deadline, terminate |
-//! | [`logs`] | forwards a worker's log pipe and keeps its tail for error reports |
-//! | [`supervisor`] | init, the invoke loop, failure handling and respawn |
-//! | [`emulator`] | built-in Runtime API + RIE invoke endpoint; also the tests' fake |
-//! | [`shims`] | the embedded Python and Node shims and their command lines |
-//! | [`handler`] | handler strings: language detection and "did you mean" hints |
-//! | [`errors`] | error bodies ferric writes itself, in the user's runtime's flavour |
+//! | [`cli`] | the command line (clap) |
+//! | [`config`] | command line + environment → [`config::Config`]; every setting validated (pure) |
+//! | [`handler`] | handler strings: language detection from the task root, "did you mean" hints |
+//! | [`app`] | the modes: production, serve (emulator), invoke, prepare |
+//! | [`lambda`] | the Runtime API: client ([`lambda::RuntimeApi`]), request builders, invocation parsing, HTTP connections, every platform string ([`lambda::wording`]) |
+//! | [`worker`] | one worker: the frame [`worker::Channel`], the codec ([`worker::protocol`]), the process and all unsafe OS code ([`worker::process`]), the log pump ([`worker::logs`]) |
+//! | [`supervisor`] | a lane's loop over a worker slot, failure reports, lanes and the extension ([`supervisor::lanes`]) |
+//! | [`shims`] | the embedded Python and Node shims (boot programs and bundles) and worker command lines |
+//! | [`emulator`] | the built-in Runtime API + RIE invoke endpoint, around a pure state machine |
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod emulator;
-pub mod errors;
-pub mod frames;
 pub mod handler;
-pub mod http_client;
-pub mod invocation;
-pub mod logs;
-pub mod protocol;
-pub mod runtime_api;
+pub mod lambda;
 pub mod shims;
 pub mod supervisor;
 pub mod worker;

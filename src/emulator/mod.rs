@@ -1,11 +1,16 @@
-//! The built-in emulator: the Runtime API endpoints a runtime talks to, plus the Runtime
-//! Interface Emulator's invoke endpoint (`POST /2015-03-31/functions/function/invocations`).
+//! The built-in emulator: the Runtime API endpoints a runtime talks to (this file), plus the
+//! Runtime Interface Emulator's invoke endpoint (`rie`), around a pure state machine (`state`).
 //!
-//! Used when `AWS_LAMBDA_RUNTIME_API` is unset, by `ferric invoke`, and by the tests as a fake
-//! Runtime API that records every post. Invokes are queued and served one per `/next`, so
-//! concurrent callers wait their turn instead of crashing the emulator (RIE issue #97).
+//! Used when `AWS_LAMBDA_RUNTIME_API` is unset and by `ferric invoke`. Invokes are queued and
+//! served one per `/next`, so concurrent callers wait their turn (and are told so in the log)
+//! instead of crashing the emulator (RIE issue #97). A caller that goes away before its
+//! invocation starts has it dropped; one that goes away later lets it finish, and its answer is
+//! dropped. Nothing is kept after an invocation ends, so memory stays flat however long the
+//! emulator serves.
 
-use std::collections::{HashMap, VecDeque};
+mod rie;
+pub mod state;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,64 +24,22 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Notify};
+use tracing::{info, warn};
 
-use crate::invocation::{epoch_ms, headers as h};
-
-mod rie;
+use crate::config::ApiAddress;
+use crate::lambda::invocation::{epoch_ms, headers as h};
+use crate::lambda::requests::names;
+use crate::lambda::wording::{platform_error_body, timeout_message};
 pub use rie::{decode_base64, rie_environment, INVOKE_PATH};
+use state::{Abandoned, Delivery, Post, RegisterError, State, Verdict};
+pub use state::{InvokeOutcome, InvokeRequest, MAX_PAYLOAD_BYTES};
 
-/// Lambda's payload limit as RAPID enforces it (6 MiB + 100 bytes).
-pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024 + 100;
 /// Extra time the invoke endpoint waits past the deadline before answering "timed out".
 const DEADLINE_SLACK: Duration = Duration::from_secs(2);
+/// The largest post body read (over the payload limit, so oversized responses get their 413).
+const MAX_POST_BYTES: usize = 64 * 1024 * 1024;
 
-/// One invocation as a caller describes it.
-#[derive(Debug, Clone, Default)]
-pub struct InvokeRequest {
-    pub body: Bytes,
-    pub content_type: Option<String>,
-    pub trace_id: Option<String>,
-    pub client_context: Option<String>,
-    pub cognito_identity: Option<String>,
-    pub tenant_id: Option<String>,
-    pub invocation_id: Option<String>,
-    /// Overrides the emulator's function timeout for this invocation.
-    pub timeout: Option<Duration>,
-}
-
-/// How an invocation ended, as the invoker sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InvokeOutcome {
-    Response {
-        content_type: Option<String>,
-        body: Bytes,
-    },
-    FunctionError {
-        body: Bytes,
-    },
-    /// The runtime posted `/init/error` instead of taking the invocation.
-    InitError {
-        body: Bytes,
-    },
-    /// The response was over [`MAX_PAYLOAD_BYTES`]; the runtime got 413.
-    ResponseTooLarge {
-        body: Bytes,
-    },
-    /// Nothing was posted before the deadline (plus slack).
-    TimedOut {
-        message: String,
-    },
-}
-
-/// A post the runtime made, recorded for tests.
-#[derive(Debug, Clone)]
-pub struct Post {
-    pub path: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub status: StatusCode,
-}
-
+/// How one invocation ended.
 #[derive(Debug, Clone)]
 pub struct InvokeResult {
     pub request_id: String,
@@ -99,31 +62,22 @@ impl EmulatorOptions {
     }
 }
 
-struct Pending {
-    id: String,
-    request: InvokeRequest,
-    deadline_ms: u64,
-    reply: oneshot::Sender<InvokeOutcome>,
-}
+type Reply = oneshot::Sender<InvokeOutcome>;
 
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Pending>,
-    in_flight: HashMap<String, oneshot::Sender<InvokeOutcome>>,
-    posts: Vec<Post>,
-    init_error: Option<Bytes>,
-    next_calls: u64,
-    extensions: u64,
+struct Inner {
+    state: Mutex<State<Reply>>,
+    /// Wakes `/next` calls when an invocation is queued.
+    queued: Notify,
+    /// Wakes [`Emulator::wait_for_queued`].
+    wanted: Notify,
+    options: EmulatorOptions,
+    address: SocketAddr,
 }
 
 /// A running emulator; cheap to clone.
 #[derive(Clone)]
 pub struct Emulator {
-    state: Arc<Mutex<State>>,
-    ready: Arc<Notify>,
-    wanted: Arc<Notify>,
-    options: Arc<EmulatorOptions>,
-    runtime_api: SocketAddr,
+    inner: Arc<Inner>,
 }
 
 fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -133,12 +87,37 @@ fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> 
 }
 
 fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({"errorMessage": message, "errorType": error_type}).to_string();
-    respond(status, body)
+    respond(status, platform_error_body(error_type, message))
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name)?.to_str().ok().map(str::to_owned)
+}
+
+/// Forgets an invocation whose caller went away (its future was dropped).
+struct Caller<'a> {
+    emulator: &'a Emulator,
+    id: &'a str,
+    waiting: bool,
+}
+
+impl Drop for Caller<'_> {
+    fn drop(&mut self) {
+        if !self.waiting {
+            return;
+        }
+        match self.emulator.lock().abandon(self.id) {
+            Abandoned::Dropped => info!(
+                request_id = self.id,
+                "the caller went away before its invocation started; dropped it"
+            ),
+            Abandoned::Running => info!(
+                request_id = self.id,
+                "the caller went away; the invocation runs to its end and its answer is dropped"
+            ),
+            Abandoned::Gone => {}
+        }
+    }
 }
 
 impl Emulator {
@@ -146,11 +125,13 @@ impl Emulator {
     pub async fn start(addr: SocketAddr, options: EmulatorOptions) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(addr).await?;
         let emulator = Emulator {
-            state: Arc::default(),
-            ready: Arc::new(Notify::new()),
-            wanted: Arc::new(Notify::new()),
-            options: Arc::new(options),
-            runtime_api: listener.local_addr()?,
+            inner: Arc::new(Inner {
+                state: Mutex::default(),
+                queued: Notify::new(),
+                wanted: Notify::new(),
+                options,
+                address: listener.local_addr()?,
+            }),
         };
         let served = emulator.clone();
         tokio::spawn(serve(listener, move |req| {
@@ -161,37 +142,23 @@ impl Emulator {
     }
 
     /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
-    pub fn runtime_api_address(&self) -> String {
-        self.runtime_api.to_string()
+    pub fn runtime_api_address(&self) -> ApiAddress {
+        ApiAddress::parse(&self.inner.address.to_string())
+            .expect("a bound socket address is host:port")
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<Reply>> {
         // A panic while holding the lock cannot leave State inconsistent in a way that matters
         // more than serving the next request.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Every post the runtime made, in order.
-    pub fn posts(&self) -> Vec<Post> {
-        self.lock().posts.clone()
-    }
-
-    /// How many times the runtime called `/next`.
-    pub fn next_calls(&self) -> u64 {
-        self.lock().next_calls
-    }
-
-    /// The body of the init error the runtime posted, if any.
-    pub fn init_error(&self) -> Option<Bytes> {
-        self.lock().init_error.clone()
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Wait until an invocation is queued (used to restart a runtime whose init failed, as
     /// RIE re-runs init on the next invoke).
     pub async fn wait_for_queued(&self) {
         loop {
-            let notified = self.wanted.notified();
-            if !self.lock().queue.is_empty() {
+            let notified = self.inner.wanted.notified();
+            if self.lock().has_queued() {
                 return;
             }
             notified.await;
@@ -200,43 +167,56 @@ impl Emulator {
 
     /// Forget the previous runtime's init state so a new runtime can start.
     pub fn reset(&self) {
-        let mut state = self.lock();
-        state.init_error = None;
-        state.next_calls = 0;
-        state.extensions = 0;
-        state.in_flight.clear();
+        self.lock().reset();
     }
 
     /// Queue an invocation and wait for its outcome (bounded by its deadline plus slack).
     pub async fn invoke(&self, request: InvokeRequest) -> InvokeResult {
         let id = uuid::Uuid::new_v4().to_string();
-        let timeout = request.timeout.unwrap_or(self.options.function_timeout);
+        let timeout = request
+            .timeout
+            .unwrap_or(self.inner.options.function_timeout);
         let (tx, rx) = oneshot::channel();
-        {
-            self.lock().queue.push_back(Pending {
-                id: id.clone(),
-                request,
-                deadline_ms: epoch_ms() + timeout.as_millis() as u64,
-                reply: tx,
-            });
-        }
-        self.ready.notify_one();
-        self.wanted.notify_waiters();
-        let timed_out = InvokeOutcome::TimedOut {
-            message: format!(
-                "Task timed out after {}.00 seconds",
-                timeout.as_secs().max(1)
+        let now = epoch_ms();
+        let delivery = Delivery {
+            id: id.clone(),
+            deadline_ms: now + timeout.as_millis() as u64,
+            request,
+        };
+        let queued = self.lock().invoke(delivery, tx, now);
+        match queued {
+            Err((_, outcome)) => {
+                return InvokeResult {
+                    request_id: id,
+                    outcome,
+                }
+            }
+            Ok(ahead) if ahead.in_flight + ahead.queued > 0 => info!(
+                request_id = %id,
+                "waiting for {} invocation(s) ahead (the oldest running for {:.1} s): the function serves one at a time",
+                ahead.in_flight + ahead.queued,
+                ahead.oldest_ms.unwrap_or(0) as f64 / 1000.0
             ),
+            Ok(_) => {}
+        }
+        self.inner.queued.notify_one();
+        self.inner.wanted.notify_waiters();
+        let mut caller = Caller {
+            emulator: self,
+            id: &id,
+            waiting: true,
         };
         let outcome = match tokio::time::timeout(timeout + DEADLINE_SLACK, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) | Err(_) => {
-                let mut state = self.lock();
-                state.queue.retain(|p| p.id != id);
-                state.in_flight.remove(&id);
-                timed_out
+                self.lock().expire(&id);
+                InvokeOutcome::TimedOut {
+                    message: timeout_message(timeout),
+                }
             }
         };
+        caller.waiting = false;
+        drop(caller);
         InvokeResult {
             request_id: id,
             outcome,
@@ -244,39 +224,40 @@ impl Emulator {
     }
 
     async fn next(&self) -> Response<Full<Bytes>> {
-        self.lock().next_calls += 1;
-        let pending = loop {
-            let notified = self.ready.notified();
-            if let Some(p) = self.lock().queue.pop_front() {
-                break p;
+        let delivery = loop {
+            let notified = self.inner.queued.notified();
+            if let Some(d) = self.lock().next(epoch_ms()) {
+                break d;
             }
             notified.await;
         };
-        let mut response = respond(StatusCode::OK, pending.request.body.clone());
+        self.render(delivery)
+    }
+
+    fn render(&self, delivery: Delivery) -> Response<Full<Bytes>> {
+        let r = delivery.request;
+        let mut response = respond(StatusCode::OK, r.body);
         let hm = response.headers_mut();
         let mut set = |name: &'static str, value: Option<String>| {
             if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 hm.insert(name, v);
             }
         };
-        let r = &pending.request;
-        set(h::REQUEST_ID, Some(pending.id.clone()));
-        set(h::DEADLINE_MS, Some(pending.deadline_ms.to_string()));
-        set(h::FUNCTION_ARN, Some(self.options.function_arn.clone()));
-        set(h::TRACE_ID, r.trace_id.clone());
-        set(h::CLIENT_CONTEXT, r.client_context.clone());
-        set(h::COGNITO_IDENTITY, r.cognito_identity.clone());
-        set(h::TENANT_ID, r.tenant_id.clone());
-        set(h::INVOCATION_ID, r.invocation_id.clone());
+        set(h::REQUEST_ID, Some(delivery.id));
+        set(h::DEADLINE_MS, Some(delivery.deadline_ms.to_string()));
+        set(
+            h::FUNCTION_ARN,
+            Some(self.inner.options.function_arn.clone()),
+        );
+        set(h::TRACE_ID, r.trace_id);
+        set(h::CLIENT_CONTEXT, r.client_context);
+        set(h::COGNITO_IDENTITY, r.cognito_identity);
+        set(h::TENANT_ID, r.tenant_id);
+        set(h::INVOCATION_ID, r.invocation_id);
         set(
             h::CONTENT_TYPE,
-            Some(
-                r.content_type
-                    .clone()
-                    .unwrap_or_else(|| "application/json".into()),
-            ),
+            Some(r.content_type.unwrap_or_else(|| "application/json".into())),
         );
-        self.lock().in_flight.insert(pending.id, pending.reply);
         response
     }
 
@@ -299,8 +280,8 @@ impl Emulator {
                 "use POST",
             );
         }
-        let headers = req.headers().clone();
-        let body = match Limited::new(req.into_body(), 64 * 1024 * 1024)
+        let content_type = header(req.headers(), "content-type");
+        let body = match Limited::new(req.into_body(), MAX_POST_BYTES)
             .collect()
             .await
         {
@@ -313,32 +294,24 @@ impl Emulator {
                 )
             }
         };
-        let (status, outcome_for) = self.route_post(rest, &headers, &body);
-        self.lock().posts.push(Post {
-            path,
-            headers,
-            body,
-            status,
-        });
-        if let Some((id, outcome)) = outcome_for {
-            if let Some(tx) = self.lock().in_flight.remove(&id) {
-                let _ = tx.send(outcome);
-            }
+        let post = match rest
+            .strip_prefix("invocation/")
+            .and_then(|r| r.rsplit_once('/'))
+        {
+            _ if rest == "init/error" => Post::InitError { body },
+            Some((id, "response")) => Post::Response {
+                id,
+                content_type,
+                body,
+            },
+            Some((id, "error")) => Post::Error { id, body },
+            _ => return api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint"),
+        };
+        let (verdict, replies) = self.lock().post(post);
+        for (reply, outcome) in replies {
+            let _ = reply.send(outcome);
         }
-        match status {
-            StatusCode::ACCEPTED => respond(status, r#"{"status":"OK"}"#),
-            StatusCode::PAYLOAD_TOO_LARGE => api_error(
-                status,
-                "RequestEntityTooLarge",
-                &format!("Exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."),
-            ),
-            StatusCode::FORBIDDEN => api_error(
-                status,
-                "InvalidStateTransition",
-                "State transition is not allowed",
-            ),
-            _ => api_error(status, "InvalidRequestID", "Invalid request ID"),
-        }
+        verdict_response(verdict)
     }
 
     /// The Extensions API, enough for a runtime's no-op internal extension: register, then an
@@ -351,34 +324,41 @@ impl Emulator {
     ) -> Response<Full<Bytes>> {
         match (method, rest) {
             (&Method::POST, "register") => {
-                if header(headers, "lambda-extension-name").is_none_or(|n| n.is_empty()) {
-                    return api_error(
-                        StatusCode::FORBIDDEN,
-                        "Extension.InvalidExtensionName",
-                        "missing Lambda-Extension-Name",
-                    );
+                let name = header(headers, names::EXTENSION_NAME).unwrap_or_default();
+                let registered = self.lock().register_extension(&name);
+                match registered {
+                    Ok(()) => {
+                        let mut r = respond(
+                            StatusCode::OK,
+                            r#"{"functionName":"","functionVersion":"$LATEST","handler":""}"#,
+                        );
+                        let id = uuid::Uuid::new_v4().to_string();
+                        if let Ok(v) = HeaderValue::from_str(&id) {
+                            r.headers_mut().insert(names::EXTENSION_ID, v);
+                        }
+                        r
+                    }
+                    Err(e) => {
+                        let (kind, message) = match e {
+                            RegisterError::NoName => (
+                                "Extension.InvalidExtensionName",
+                                "missing Lambda-Extension-Name",
+                            ),
+                            RegisterError::Duplicate => (
+                                "Extension.AlreadyRegistered",
+                                "an extension with this name is registered already",
+                            ),
+                            RegisterError::AfterInit => (
+                                "Extension.RegistrationAfterInit",
+                                "register before the runtime's first /next",
+                            ),
+                        };
+                        warn!(extension = %name, "refused an extension registration: {message}");
+                        api_error(StatusCode::FORBIDDEN, kind, message)
+                    }
                 }
-                if self.lock().next_calls > 0 {
-                    return api_error(
-                        StatusCode::FORBIDDEN,
-                        "Extension.RegistrationAfterInit",
-                        "register before the runtime's first /next",
-                    );
-                }
-                let id = uuid::Uuid::new_v4().to_string();
-                self.lock().extensions += 1;
-                let mut r = respond(
-                    StatusCode::OK,
-                    r#"{"functionName":"","functionVersion":"$LATEST","handler":""}"#,
-                );
-                if let Ok(v) = HeaderValue::from_str(&id) {
-                    r.headers_mut().insert("lambda-extension-identifier", v);
-                }
-                r
             }
-            (&Method::GET, "event/next")
-                if header(headers, "lambda-extension-identifier").is_some() =>
-            {
+            (&Method::GET, "event/next") if header(headers, names::EXTENSION_ID).is_some() => {
                 std::future::pending().await
             }
             (&Method::GET, "event/next") => api_error(
@@ -389,67 +369,30 @@ impl Emulator {
             _ => api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint"),
         }
     }
+}
 
-    /// How many extensions registered.
-    pub fn extensions(&self) -> u64 {
-        self.lock().extensions
-    }
-
-    /// Decide the status of a post and the outcome it gives its invocation.
-    fn route_post(
-        &self,
-        rest: &str,
-        headers: &HeaderMap,
-        body: &Bytes,
-    ) -> (StatusCode, Option<(String, InvokeOutcome)>) {
-        if rest == "init/error" {
-            let mut state = self.lock();
-            if state.next_calls > 0 {
-                return (StatusCode::FORBIDDEN, None);
-            }
-            state.init_error = Some(body.clone());
-            for p in state.queue.drain(..) {
-                let _ = p
-                    .reply
-                    .send(InvokeOutcome::InitError { body: body.clone() });
-            }
-            return (StatusCode::ACCEPTED, None);
-        }
-        let Some((id, kind)) = rest
-            .strip_prefix("invocation/")
-            .and_then(|r| r.rsplit_once('/'))
-        else {
-            return (StatusCode::NOT_FOUND, None);
-        };
-        if !self.lock().in_flight.contains_key(id) {
-            return (StatusCode::BAD_REQUEST, None);
-        }
-        let outcome = match kind {
-            "response" if body.len() > MAX_PAYLOAD_BYTES => {
-                let message = format!(
-                    "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes).",
-                    body.len()
-                );
-                let body = serde_json::json!({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}).to_string();
-                return (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Some((
-                        id.to_owned(),
-                        InvokeOutcome::ResponseTooLarge { body: body.into() },
-                    )),
-                );
-            }
-            "response" => InvokeOutcome::Response {
-                content_type: header(headers, "content-type"),
-                body: body.clone(),
-            },
-            "error" => InvokeOutcome::FunctionError { body: body.clone() },
-            _ => return (StatusCode::NOT_FOUND, None),
-        };
-        (StatusCode::ACCEPTED, Some((id.to_owned(), outcome)))
+fn verdict_response(verdict: Verdict) -> Response<Full<Bytes>> {
+    match verdict {
+        Verdict::Accepted => respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#),
+        Verdict::TooLarge => api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            &format!("Exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."),
+        ),
+        Verdict::TooLate => api_error(
+            StatusCode::FORBIDDEN,
+            "InvalidStateTransition",
+            "State transition is not allowed",
+        ),
+        Verdict::UnknownId => api_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            "Invalid request ID",
+        ),
     }
 }
 
+/// Accept connections on `listener` and serve each with `handler` (HTTP/1.1, kept alive).
 async fn serve<F, Fut>(listener: TcpListener, handler: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,

@@ -10,7 +10,8 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
 use super::{
-    api_error, header, respond, serve, Emulator, InvokeOutcome, InvokeRequest, MAX_PAYLOAD_BYTES,
+    api_error, header, respond, serve, Emulator, InvokeOutcome, InvokeRequest, InvokeResult,
+    MAX_PAYLOAD_BYTES,
 };
 
 pub const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
@@ -84,34 +85,37 @@ impl Emulator {
             ..InvokeRequest::default()
         };
         let result = self.invoke(request).await;
-        let (status, body, content_type, function_error) = match result.outcome {
-            InvokeOutcome::Response { content_type, body } => {
-                (StatusCode::OK, body, content_type, false)
-            }
-            InvokeOutcome::FunctionError { body } | InvokeOutcome::ResponseTooLarge { body } => {
-                (StatusCode::OK, body, None, true)
-            }
-            InvokeOutcome::InitError { body } => (StatusCode::BAD_GATEWAY, body, None, true),
-            InvokeOutcome::TimedOut { message } => {
-                (StatusCode::OK, Bytes::from(message), None, true)
-            }
-        };
-        let mut response = respond(status, body);
-        let hm = response.headers_mut();
-        if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            hm.insert("content-type", ct);
-        }
-        if function_error {
-            hm.insert(
-                "x-amz-function-error",
-                HeaderValue::from_static("Unhandled"),
-            );
-        }
-        if let Ok(id) = HeaderValue::from_str(&result.request_id) {
-            hm.insert("x-amzn-requestid", id);
-        }
-        response
+        invoke_response(result)
     }
+}
+
+/// The invoke endpoint's answer, as RIE gives it.
+fn invoke_response(result: InvokeResult) -> Response<Full<Bytes>> {
+    let (status, body, content_type, function_error) = match result.outcome {
+        InvokeOutcome::Response { content_type, body } => {
+            (StatusCode::OK, body, content_type, false)
+        }
+        InvokeOutcome::FunctionError { body } | InvokeOutcome::ResponseTooLarge { body } => {
+            (StatusCode::OK, body, None, true)
+        }
+        InvokeOutcome::InitError { body } => (StatusCode::BAD_GATEWAY, body, None, true),
+        InvokeOutcome::TimedOut { message } => (StatusCode::OK, Bytes::from(message), None, true),
+    };
+    let mut response = respond(status, body);
+    let hm = response.headers_mut();
+    if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        hm.insert("content-type", ct);
+    }
+    if function_error {
+        hm.insert(
+            "x-amz-function-error",
+            HeaderValue::from_static("Unhandled"),
+        );
+    }
+    if let Ok(id) = HeaderValue::from_str(&result.request_id) {
+        hm.insert("x-amzn-requestid", id);
+    }
+    response
 }
 
 /// Standard base64 (padding optional) to UTF-8 text, as RIE decodes `X-Amz-Client-Context`.

@@ -16,6 +16,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
+use super::process::read_now;
+
 /// Bytes of recent log output kept for error messages.
 const TAIL_BYTES: usize = 8 * 1024;
 /// Lines of the tail quoted in error messages.
@@ -122,20 +124,6 @@ impl LogPump {
     }
 }
 
-/// One non-blocking `read(2)` on the pipe. Unlike `try_read`, this does not consult tokio's
-/// cached readiness, so it sees bytes written since the reactor last looked.
-fn read_now(pipe: &pipe::Receiver, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor is owned by `pipe` and open for its lifetime; `buf` is a valid,
-    // writable buffer of `buf.len()` bytes. The descriptor is non-blocking (tokio set it).
-    let n = unsafe { libc::read(pipe.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
 fn remember(tail: &Mutex<VecDeque<u8>>, chunk: &[u8]) {
     let mut t = match tail.lock() {
         Ok(t) => t,
@@ -183,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn pump_copies_until_eof_and_keeps_the_tail() {
-        let (r, w) = crate::worker::pipe().unwrap();
+        let (r, w) = crate::worker::process::pipe().unwrap();
         let pump = LogPump::start(r).unwrap();
         let mut f = std::fs::File::from(w);
         f.write_all(b"one\ntwo\n").unwrap();
@@ -194,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn drain_copies_what_is_already_written_without_waiting() {
-        let (r, w) = crate::worker::pipe().unwrap();
+        let (r, w) = crate::worker::process::pipe().unwrap();
         let pump = LogPump::start(r).unwrap();
         let mut f = std::fs::File::from(w);
         f.write_all(b"before the answer\n").unwrap();

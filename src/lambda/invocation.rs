@@ -79,12 +79,20 @@ fn text(headers: &HeaderMap, name: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
+/// The request id of a `/next` response, when it is one ferric can post back to.
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    text(headers, headers::REQUEST_ID).filter(|id| id.len() <= 256 && id.bytes().all(is_path_safe))
+}
+
+/// The invocation id to echo, when the platform sent one.
+pub fn invocation_id(headers: &HeaderMap) -> Option<String> {
+    text(headers, headers::INVOCATION_ID)
+}
+
 impl Invocation {
     /// Parse the headers and body of a `/next` response.
     pub fn from_next(headers: &HeaderMap, body: Bytes) -> Result<Invocation, InvocationError> {
-        let request_id = text(headers, headers::REQUEST_ID)
-            .filter(|id| id.len() <= 256 && id.bytes().all(is_path_safe))
-            .ok_or(InvocationError::MissingRequestId)?;
+        let request_id = request_id(headers).ok_or(InvocationError::MissingRequestId)?;
         let bad = |reason: String| InvocationError::BadHeader {
             request_id: request_id.clone(),
             reason,
@@ -104,7 +112,7 @@ impl Invocation {
             client_context: text(headers, headers::CLIENT_CONTEXT),
             cognito_identity: text(headers, headers::COGNITO_IDENTITY),
             tenant_id: text(headers, headers::TENANT_ID),
-            invocation_id: text(headers, headers::INVOCATION_ID),
+            invocation_id: invocation_id(headers),
             content_type: text(headers, headers::CONTENT_TYPE)
                 .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
             request_id,

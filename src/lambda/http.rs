@@ -1,21 +1,25 @@
 //! A minimal HTTP/1.1 client for one Runtime API address, on hyper's connection-level client.
 //!
 //! The Runtime API is plain HTTP on a fixed local address, so there is nothing to resolve,
-//! no TLS and no proxy: this keeps a small stack of kept-alive connections (one per concurrent
-//! lane) and sends requests with paths, not URLs. Measured against reqwest in the benchmark
-//! harness it halves ferric's own CPU time per invocation (no URL parsing, no pool hashing, no
+//! no TLS and no proxy (proxy variables are ignored by construction: it connects to the address
+//! it is given). This keeps a small stack of kept-alive connections (one per concurrent lane)
+//! and sends requests with paths, not URLs. Measured against reqwest in the benchmark harness
+//! it halves ferric's own CPU time per invocation (no URL parsing, no pool hashing, no
 //! middleware layers).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Room for an answer's head: hyper's default (~400 KB) would refuse the large client-context
+/// and Cognito headers a worker can take (up to the frame protocol's 1 MiB header).
+const MAX_HEAD_BYTES: usize = 1024 * 1024 + 64 * 1024;
 
 /// Why a request got no HTTP answer.
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +36,14 @@ pub enum HttpError {
     Timeout(Duration),
     #[error("{0}")]
     Http(#[from] hyper::Error),
-    #[error("bad request path {0:?}")]
-    BadPath(String),
 }
 
-/// An answer, body fully read.
+/// An answer. Its head always arrived; its body may still have failed (cut off, bad
+/// chunking), which matters for `/next`, where the head already names an invocation.
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: Bytes,
+    pub body: Result<Bytes, HttpError>,
 }
 
 type Sender = SendRequest<Full<Bytes>>;
@@ -50,6 +53,14 @@ pub struct HttpClient {
     address: String,
     host: HeaderValue,
     idle: Mutex<Vec<Sender>>,
+}
+
+/// Whether a request's connection goes back to the pool afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    Yes,
+    /// For a call that holds its connection indefinitely (the extension's `event/next`).
+    No,
 }
 
 impl HttpClient {
@@ -79,8 +90,10 @@ impl HttpClient {
             source,
         })?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(MAX_HEAD_BYTES)
+            .handshake(TokioIo::new(stream))
+            .await?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -88,60 +101,53 @@ impl HttpClient {
     }
 
     /// Send one request and read the whole answer. `timeout` bounds the exchange (None: wait as
-    /// long as it takes, for `GET /next`). The connection is kept for reuse only when `reuse`.
+    /// long as it takes, for `GET /next`).
     pub async fn send(
         &self,
-        method: Method,
-        path: &str,
-        mut headers: HeaderMap,
-        body: Bytes,
+        request: Request<Bytes>,
         timeout: Option<Duration>,
-        reuse: bool,
+        reuse: Reuse,
     ) -> Result<Answer, HttpError> {
-        headers.insert(http::header::HOST, self.host.clone());
-        let request =
-            |headers: HeaderMap, body: Bytes| -> Result<Request<Full<Bytes>>, HttpError> {
-                let mut req = Request::new(Full::new(body));
-                *req.method_mut() = method.clone();
-                *req.uri_mut() = path
-                    .parse()
-                    .map_err(|_| HttpError::BadPath(path.to_owned()))?;
-                *req.headers_mut() = headers;
-                Ok(req)
-            };
+        let (mut parts, body) = request.into_parts();
+        parts.headers.insert(http::header::HOST, self.host.clone());
         let exchange = async {
-            let pooled = if reuse { self.idle().pop() } else { None };
+            let pooled = match reuse {
+                Reuse::Yes => self.idle().pop(),
+                Reuse::No => None,
+            };
             let reused = pooled.is_some();
             let mut sender = match pooled {
                 Some(s) => s,
                 None => self.connect().await?,
             };
+            let make = || Request::from_parts(parts.clone(), Full::new(body.clone()));
             let first = async {
                 sender.ready().await?;
-                sender
-                    .send_request(request(headers.clone(), body.clone())?)
-                    .await
-                    .map_err(HttpError::from)
+                sender.send_request(make()).await
             }
             .await;
             let response = match first {
                 // A kept-alive connection the server closed while idle: the request was never
                 // sent, so sending it again on a new connection is safe.
-                Err(HttpError::Http(e)) if reused && (e.is_canceled() || e.is_closed()) => {
+                Err(e) if reused && (e.is_canceled() || e.is_closed()) => {
                     sender = self.connect().await?;
                     sender.ready().await?;
-                    sender.send_request(request(headers, body)?).await?
+                    sender.send_request(make()).await?
                 }
                 other => other?,
             };
-            let (parts, incoming) = response.into_parts();
-            let body = incoming.collect().await?.to_bytes();
-            if reuse && !sender.is_closed() {
+            let (head, incoming) = response.into_parts();
+            let body = incoming
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(HttpError::from);
+            if reuse == Reuse::Yes && body.is_ok() && !sender.is_closed() {
                 self.idle().push(sender);
             }
             Ok(Answer {
-                status: parts.status,
-                headers: parts.headers,
+                status: head.status,
+                headers: head.headers,
                 body,
             })
         };

@@ -1,0 +1,82 @@
+//! The command line (clap). What the arguments mean is decided in [`crate::config`].
+
+use clap::{Parser, Subcommand};
+
+use crate::handler::Language;
+
+/// `ferric [OPTIONS] [HANDLER]`, `ferric [OPTIONS] -- CMD [ARGS...]`, `ferric invoke ...`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferric",
+    version,
+    about = "AWS Lambda runtime interface client for container images: runs Python, Node or any handler behind one Rust binary",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile the Python shim into FERRIC_CACHE_DIR and exit. Run it at image build time (as
+    /// root, with the function's Python) so cold starts load the shim instead of compiling it.
+    Prepare,
+    /// Run one invocation locally and print the result on stdout (exit 1 on a function error).
+    Invoke {
+        /// The event: a file path, or `-` for stdin. Default: `{}`.
+        #[arg(long, short)]
+        event: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(Debug, clap::Args, Default, Clone)]
+pub struct RunArgs {
+    /// Force the language instead of detecting it from the task root.
+    #[arg(long, value_enum)]
+    pub runtime: Option<Language>,
+    /// The handler, as for awslambdaric (`module.function`). Defaults to `_HANDLER`.
+    pub handler: Option<String>,
+    /// Raw mode: run this program as the worker (it must speak docs/PROTOCOL.md).
+    #[arg(last = true)]
+    pub raw: Vec<String>,
+}
+
+impl Cli {
+    /// The run arguments of whichever mode was asked for (`prepare` has none).
+    pub fn run_args(&self) -> RunArgs {
+        match &self.command {
+            Some(Command::Invoke { run, .. }) => run.clone(),
+            Some(Command::Prepare) | None => self.run.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoke_subcommand_parses() {
+        let cli = Cli::try_parse_from(["ferric", "invoke", "--event", "-", "app.handler"]).unwrap();
+        match &cli.command {
+            Some(Command::Invoke { event, run }) => {
+                assert_eq!(event.as_deref(), Some("-"));
+                assert_eq!(run.handler.as_deref(), Some("app.handler"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cli.run_args().handler.as_deref(), Some("app.handler"));
+    }
+
+    #[test]
+    fn raw_mode_takes_everything_after_the_separator() {
+        let cli = Cli::try_parse_from(["ferric", "--", "./worker", "--flag"]).unwrap();
+        assert_eq!(cli.run.raw, ["./worker", "--flag"]);
+        assert_eq!(cli.run.handler, None);
+    }
+}

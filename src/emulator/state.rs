@@ -1,0 +1,488 @@
+//! The emulator's state machine: invokes, `/next` calls and posts in, outcomes out. Pure (no
+//! I/O, no clock: times come in as arguments) and generic over the reply token `R` the HTTP
+//! shell uses to answer a waiting caller, so it is tested here without a network.
+//!
+//! Memory stays flat: an invocation is forgotten as soon as it is answered, cancelled or
+//! expired; nothing is recorded.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// Lambda's payload limit as RAPID enforces it (6 MiB + 100 bytes).
+pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024 + 100;
+
+/// One invocation as a caller describes it.
+#[derive(Debug, Clone, Default)]
+pub struct InvokeRequest {
+    pub body: Bytes,
+    pub content_type: Option<String>,
+    pub trace_id: Option<String>,
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
+    pub tenant_id: Option<String>,
+    pub invocation_id: Option<String>,
+    /// Overrides the emulator's function timeout for this invocation.
+    pub timeout: Option<Duration>,
+}
+
+/// How an invocation ended, as the invoker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvokeOutcome {
+    Response {
+        content_type: Option<String>,
+        body: Bytes,
+    },
+    FunctionError {
+        body: Bytes,
+    },
+    /// The runtime posted `/init/error` instead of taking the invocation.
+    InitError {
+        body: Bytes,
+    },
+    /// The response was over [`MAX_PAYLOAD_BYTES`]; the runtime got 413.
+    ResponseTooLarge {
+        body: Bytes,
+    },
+    /// Nothing was posted before the deadline (plus slack).
+    TimedOut {
+        message: String,
+    },
+}
+
+/// An invocation handed to the runtime by `/next`.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub deadline_ms: u64,
+    pub request: InvokeRequest,
+}
+
+/// What became of a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 202.
+    Accepted,
+    /// 413: the response was too large; the invoker gets `Function.ResponseSizeTooLarge`.
+    TooLarge,
+    /// 400: no invocation with this id is in flight.
+    UnknownId,
+    /// 403: `/init/error` after init ended.
+    TooLate,
+}
+
+/// What a runtime posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Post<'a> {
+    Response {
+        id: &'a str,
+        content_type: Option<String>,
+        body: Bytes,
+    },
+    Error {
+        id: &'a str,
+        body: Bytes,
+    },
+    InitError {
+        body: Bytes,
+    },
+}
+
+/// Why an extension could not register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterError {
+    /// `Extension.InvalidExtensionName`: no name.
+    NoName,
+    /// `Extension.AlreadyRegistered`.
+    Duplicate,
+    /// `Extension.RegistrationAfterInit`: the runtime already called `/next`.
+    AfterInit,
+}
+
+/// What a caller that went away leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// It had not started: it is dropped.
+    Dropped,
+    /// It is running: it finishes, and its answer is dropped.
+    Running,
+    /// It had already ended.
+    Gone,
+}
+
+struct Queued<R> {
+    delivery: Delivery,
+    reply: R,
+}
+
+struct InFlight<R> {
+    /// None once the caller went away.
+    reply: Option<R>,
+    since_ms: u64,
+}
+
+/// The emulator's state.
+pub struct State<R> {
+    queue: VecDeque<Queued<R>>,
+    in_flight: HashMap<String, InFlight<R>>,
+    /// The runtime called `/next` at least once: init is over.
+    initialised: bool,
+    init_error: Option<Bytes>,
+    extensions: HashSet<String>,
+}
+
+impl<R> Default for State<R> {
+    fn default() -> Self {
+        State {
+            queue: VecDeque::new(),
+            in_flight: HashMap::new(),
+            initialised: false,
+            init_error: None,
+            extensions: HashSet::new(),
+        }
+    }
+}
+
+/// Outcomes to hand to waiting callers.
+pub type Replies<R> = Vec<(R, InvokeOutcome)>;
+
+impl<R> State<R> {
+    /// Queue an invocation. Returns what it waits for: the ids in flight and how long the
+    /// oldest has been running (ms), and how many queued invocations are ahead of it.
+    /// If init already failed, the caller gets that init error at once.
+    pub fn invoke(
+        &mut self,
+        delivery: Delivery,
+        reply: R,
+        now_ms: u64,
+    ) -> Result<Ahead, (R, InvokeOutcome)> {
+        if let Some(body) = &self.init_error {
+            return Err((reply, InvokeOutcome::InitError { body: body.clone() }));
+        }
+        let ahead = Ahead {
+            queued: self.queue.len(),
+            in_flight: self.in_flight.len(),
+            oldest_ms: self
+                .in_flight
+                .values()
+                .map(|f| now_ms.saturating_sub(f.since_ms))
+                .max(),
+        };
+        self.queue.push_back(Queued { delivery, reply });
+        Ok(ahead)
+    }
+
+    /// `GET /next`: the oldest queued invocation, now in flight (None: the runtime waits).
+    pub fn next(&mut self, now_ms: u64) -> Option<Delivery> {
+        self.initialised = true;
+        let Queued { delivery, reply } = self.queue.pop_front()?;
+        self.in_flight.insert(
+            delivery.id.clone(),
+            InFlight {
+                reply: Some(reply),
+                since_ms: now_ms,
+            },
+        );
+        Some(delivery)
+    }
+
+    /// A post from the runtime: its verdict, and the replies it settles.
+    pub fn post(&mut self, post: Post) -> (Verdict, Replies<R>) {
+        let (id, outcome, verdict) = match post {
+            Post::InitError { body } => return self.init_error(body),
+            Post::Response { id, body, .. } if body.len() > MAX_PAYLOAD_BYTES => {
+                let outcome = InvokeOutcome::ResponseTooLarge {
+                    body: too_large_body(body.len()).into(),
+                };
+                (id, outcome, Verdict::TooLarge)
+            }
+            Post::Response {
+                id,
+                content_type,
+                body,
+            } => (
+                id,
+                InvokeOutcome::Response { content_type, body },
+                Verdict::Accepted,
+            ),
+            Post::Error { id, body } => {
+                (id, InvokeOutcome::FunctionError { body }, Verdict::Accepted)
+            }
+        };
+        let Some(flight) = self.in_flight.remove(id) else {
+            return (Verdict::UnknownId, Vec::new());
+        };
+        (
+            verdict,
+            flight.reply.map(|r| (r, outcome)).into_iter().collect(),
+        )
+    }
+
+    fn init_error(&mut self, body: Bytes) -> (Verdict, Replies<R>) {
+        if self.initialised {
+            return (Verdict::TooLate, Vec::new());
+        }
+        self.init_error = Some(body.clone());
+        let replies = self
+            .queue
+            .drain(..)
+            .map(|q| (q.reply, InvokeOutcome::InitError { body: body.clone() }))
+            .collect();
+        (Verdict::Accepted, replies)
+    }
+
+    /// The caller of `id` went away.
+    pub fn abandon(&mut self, id: &str) -> Abandoned {
+        if let Some(i) = self.queue.iter().position(|q| q.delivery.id == id) {
+            self.queue.remove(i);
+            return Abandoned::Dropped;
+        }
+        match self.in_flight.get_mut(id) {
+            Some(flight) => {
+                flight.reply = None;
+                Abandoned::Running
+            }
+            None => Abandoned::Gone,
+        }
+    }
+
+    /// `id` passed its deadline (plus slack) unanswered: forget it, so a late post is refused
+    /// as RAPID refuses it (400, the id is no longer current).
+    pub fn expire(&mut self, id: &str) {
+        self.queue.retain(|q| q.delivery.id != id);
+        self.in_flight.remove(id);
+    }
+
+    /// `POST /extension/register`.
+    pub fn register_extension(&mut self, name: &str) -> Result<(), RegisterError> {
+        if name.is_empty() {
+            return Err(RegisterError::NoName);
+        }
+        if self.initialised {
+            return Err(RegisterError::AfterInit);
+        }
+        if !self.extensions.insert(name.to_owned()) {
+            return Err(RegisterError::Duplicate);
+        }
+        Ok(())
+    }
+
+    /// Whether an invocation is waiting for a runtime.
+    pub fn has_queued(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// The runtime stopped (its init failed): forget it, so the next one starts afresh.
+    pub fn reset(&mut self) {
+        self.initialised = false;
+        self.init_error = None;
+        self.extensions.clear();
+        self.in_flight.clear();
+    }
+
+    /// How many invocations are remembered (queued or in flight), for tests of flatness.
+    pub fn remembered(&self) -> usize {
+        self.queue.len() + self.in_flight.len()
+    }
+}
+
+/// What a new invocation waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ahead {
+    pub queued: usize,
+    pub in_flight: usize,
+    /// How long the oldest invocation in flight has been running, in ms.
+    pub oldest_ms: Option<u64>,
+}
+
+/// RAPID's body for an oversized response.
+pub fn too_large_body(len: usize) -> String {
+    let message = format!(
+        "Response payload size ({len} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."
+    );
+    crate::lambda::wording::platform_error_body("Function.ResponseSizeTooLarge", &message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(id: &str) -> Delivery {
+        Delivery {
+            id: id.into(),
+            deadline_ms: 10_000,
+            request: InvokeRequest {
+                body: Bytes::from_static(b"{}"),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn response<'a>(id: &'a str, body: &'static [u8]) -> Post<'a> {
+        Post::Response {
+            id,
+            content_type: Some("application/json".into()),
+            body: Bytes::from_static(body),
+        }
+    }
+
+    #[test]
+    fn invoke_next_post_settles_the_caller() {
+        let mut s = State::default();
+        assert!(s.next(0).is_none(), "nothing queued: the runtime waits");
+        s.invoke(delivery("a"), "reply-a", 0).unwrap();
+        assert_eq!(s.next(1).unwrap().id, "a");
+        let (verdict, replies) = s.post(response("a", b"1"));
+        assert_eq!(verdict, Verdict::Accepted);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].0, "reply-a");
+        assert!(matches!(replies[0].1, InvokeOutcome::Response { .. }));
+        assert_eq!(s.remembered(), 0);
+    }
+
+    #[test]
+    fn posts_for_unknown_or_settled_ids_are_refused() {
+        let mut s = State::default();
+        s.invoke(delivery("a"), (), 0).unwrap();
+        s.next(0);
+        assert_eq!(s.post(response("zzz", b"1")).0, Verdict::UnknownId);
+        assert_eq!(
+            s.post(Post::Error {
+                id: "a",
+                body: Bytes::new()
+            })
+            .0,
+            Verdict::Accepted
+        );
+        assert_eq!(
+            s.post(response("a", b"2")).0,
+            Verdict::UnknownId,
+            "second answer"
+        );
+    }
+
+    #[test]
+    fn oversized_responses_get_413_and_the_caller_rapid_s_error() {
+        let mut s = State::default();
+        s.invoke(delivery("a"), (), 0).unwrap();
+        s.next(0);
+        let big = Bytes::from(vec![b'x'; MAX_PAYLOAD_BYTES + 1]);
+        let (verdict, replies) = s.post(Post::Response {
+            id: "a",
+            content_type: None,
+            body: big,
+        });
+        assert_eq!(verdict, Verdict::TooLarge);
+        match &replies[0].1 {
+            InvokeOutcome::ResponseTooLarge { body } => {
+                let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+                assert_eq!(v["errorType"], "Function.ResponseSizeTooLarge");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn init_error_answers_every_queued_caller_and_later_ones() {
+        let mut s = State::default();
+        s.invoke(delivery("a"), 1, 0).unwrap();
+        s.invoke(delivery("b"), 2, 0).unwrap();
+        let (verdict, replies) = s.post(Post::InitError {
+            body: Bytes::from_static(b"boom"),
+        });
+        assert_eq!(verdict, Verdict::Accepted);
+        assert_eq!(replies.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
+        assert!(matches!(
+            s.invoke(delivery("c"), 3, 0),
+            Err((3, InvokeOutcome::InitError { .. }))
+        ));
+        s.reset();
+        assert!(
+            s.invoke(delivery("d"), 4, 0).is_ok(),
+            "a new runtime gets a new chance"
+        );
+    }
+
+    #[test]
+    fn init_error_after_the_first_next_is_too_late() {
+        let mut s: State<()> = State::default();
+        s.next(0);
+        assert_eq!(
+            s.post(Post::InitError { body: Bytes::new() }).0,
+            Verdict::TooLate
+        );
+    }
+
+    #[test]
+    fn abandoned_invocations_are_dropped_or_finish_unheard() {
+        let mut s = State::default();
+        s.invoke(delivery("a"), "a", 0).unwrap();
+        s.invoke(delivery("b"), "b", 0).unwrap();
+        s.next(0);
+        assert_eq!(s.abandon("b"), Abandoned::Dropped);
+        assert!(s.next(0).is_none(), "b never reaches the runtime");
+        assert_eq!(s.abandon("a"), Abandoned::Running);
+        let (verdict, replies) = s.post(response("a", b"1"));
+        assert_eq!(verdict, Verdict::Accepted, "the runtime is not punished");
+        assert!(replies.is_empty(), "nobody to answer");
+        assert_eq!(s.abandon("a"), Abandoned::Gone);
+        assert_eq!(s.remembered(), 0);
+    }
+
+    #[test]
+    fn new_invocations_learn_what_they_wait_for() {
+        let mut s = State::default();
+        s.invoke(delivery("a"), (), 1_000).unwrap();
+        s.next(1_000);
+        s.invoke(delivery("b"), (), 1_500).unwrap();
+        let ahead = s.invoke(delivery("c"), (), 4_000).unwrap();
+        assert_eq!(
+            ahead,
+            Ahead {
+                queued: 1,
+                in_flight: 1,
+                oldest_ms: Some(3_000)
+            }
+        );
+    }
+
+    #[test]
+    fn expired_invocations_are_forgotten() {
+        let mut s = State::default();
+        s.invoke(delivery("a"), (), 0).unwrap();
+        s.next(0);
+        s.expire("a");
+        assert_eq!(s.post(response("a", b"late")).0, Verdict::UnknownId);
+        assert_eq!(s.remembered(), 0);
+    }
+
+    #[test]
+    fn extensions_register_once_and_before_init() {
+        let mut s: State<()> = State::default();
+        assert_eq!(s.register_extension(""), Err(RegisterError::NoName));
+        assert_eq!(s.register_extension("x"), Ok(()));
+        assert_eq!(s.register_extension("x"), Err(RegisterError::Duplicate));
+        s.next(0);
+        assert_eq!(s.register_extension("y"), Err(RegisterError::AfterInit));
+    }
+
+    #[test]
+    fn memory_stays_flat_over_many_invocations() {
+        let mut s = State::default();
+        for i in 0..10_000 {
+            let id = format!("id-{i}");
+            s.invoke(delivery(&id), i, 0).unwrap();
+            let d = s.next(0).unwrap();
+            let big = Bytes::from(vec![b'x'; 1024]);
+            let (_, replies) = s.post(Post::Response {
+                id: &d.id,
+                content_type: None,
+                body: big,
+            });
+            assert_eq!(replies.len(), 1);
+        }
+        assert_eq!(s.remembered(), 0);
+        assert!(s.in_flight.capacity() < 64 && s.queue.capacity() < 64);
+    }
+}

@@ -1,0 +1,478 @@
+//! Worker protocol v1 wire types and their codec (see `docs/PROTOCOL.md`). Pure: no I/O here.
+//!
+//! A frame is a JSON header line, optionally followed by `len` raw payload bytes and a `\n`.
+//! Payloads are never re-encoded: events go to the worker and results come back as the bytes
+//! they were. [`FrameDecoder`] is a tokio-util [`Decoder`] whose memory is bounded by
+//! [`MAX_HEADER_BYTES`] plus the configured payload limit, whatever the worker writes.
+
+use bytes::{Buf, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::Decoder;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Longest header line accepted from a worker, newline excluded.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Longest header line ferric sends to a worker (large client-context or Cognito headers
+/// travel in it), newline excluded. ferric checks it before writing; workers accept it.
+pub const MAX_INVOKE_HEADER_BYTES: usize = 1024 * 1024;
+
+/// A header line from a worker, before its payload (if any) has been read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WorkerHeader {
+    Ready {
+        protocol: u32,
+        #[serde(default)]
+        pid: Option<u32>,
+        #[serde(default)]
+        runtime: Option<String>,
+        #[serde(default)]
+        executable: Option<String>,
+    },
+    InitError {
+        error_type: String,
+        len: u64,
+    },
+    Result {
+        id: String,
+        #[serde(default)]
+        content_type: Option<String>,
+        len: u64,
+    },
+    Error {
+        id: String,
+        #[serde(default)]
+        error_type: Option<String>,
+        #[serde(default)]
+        xray_cause: Option<String>,
+        len: u64,
+    },
+}
+
+impl WorkerHeader {
+    /// Payload length announced by this header (`None` when the frame has no payload).
+    pub fn payload_len(&self) -> Option<u64> {
+        match self {
+            WorkerHeader::Ready { .. } => None,
+            WorkerHeader::InitError { len, .. }
+            | WorkerHeader::Result { len, .. }
+            | WorkerHeader::Error { len, .. } => Some(*len),
+        }
+    }
+}
+
+/// Why a header line could not be understood.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HeaderError {
+    #[error("frame header is not valid UTF-8 JSON with a known \"type\": {0}")]
+    Malformed(String),
+    #[error("frame header is longer than {MAX_HEADER_BYTES} bytes")]
+    TooLong,
+}
+
+/// Parse one header line (without its newline).
+pub fn parse_header(line: &[u8]) -> Result<WorkerHeader, HeaderError> {
+    if line.len() > MAX_HEADER_BYTES {
+        return Err(HeaderError::TooLong);
+    }
+    serde_json::from_slice(line).map_err(|e| HeaderError::Malformed(e.to_string()))
+}
+
+/// A fully read frame from a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerFrame {
+    Ready {
+        protocol: u32,
+        executable: Option<String>,
+        runtime: Option<String>,
+    },
+    InitError {
+        error_type: String,
+        body: Bytes,
+    },
+    Result {
+        id: String,
+        content_type: String,
+        body: Bytes,
+    },
+    Error {
+        id: String,
+        error_type: Option<String>,
+        xray_cause: Option<String>,
+        body: Bytes,
+    },
+}
+
+impl WorkerFrame {
+    /// Combine a header with the payload read after it.
+    pub fn from_parts(header: WorkerHeader, body: Bytes) -> WorkerFrame {
+        match header {
+            WorkerHeader::Ready {
+                protocol,
+                executable,
+                runtime,
+                ..
+            } => WorkerFrame::Ready {
+                protocol,
+                executable,
+                runtime,
+            },
+            WorkerHeader::InitError { error_type, .. } => {
+                WorkerFrame::InitError { error_type, body }
+            }
+            WorkerHeader::Result {
+                id, content_type, ..
+            } => WorkerFrame::Result {
+                id,
+                content_type: content_type.unwrap_or_else(|| "application/json".to_owned()),
+                body,
+            },
+            WorkerHeader::Error {
+                id,
+                error_type,
+                xray_cause,
+                ..
+            } => WorkerFrame::Error {
+                id,
+                error_type,
+                xray_cause,
+                body,
+            },
+        }
+    }
+
+    /// The frame's type, as named on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WorkerFrame::Ready { .. } => "ready",
+            WorkerFrame::InitError { .. } => "init_error",
+            WorkerFrame::Result { .. } => "result",
+            WorkerFrame::Error { .. } => "error",
+        }
+    }
+}
+
+/// Why no frame could be read. Every variant except `Closed` is a protocol violation.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("the worker closed its frame channel")]
+    Closed,
+    #[error("reading the frame channel failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{error}; the line began with {preview:?}")]
+    BadHeader { error: HeaderError, preview: String },
+    #[error("the worker announced a {len}-byte payload, over the {max}-byte limit (FERRIC_MAX_FRAME_BYTES)")]
+    TooLarge { len: u64, max: usize },
+    #[error("the payload was not followed by a newline: the frame channel is out of sync")]
+    MissingTerminator,
+}
+
+const PREVIEW: usize = 200;
+
+fn preview(line: &[u8]) -> String {
+    let cut = line.len().min(PREVIEW);
+    let mut s = String::from_utf8_lossy(&line[..cut]).into_owned();
+    if line.len() > cut {
+        s.push('…');
+    }
+    s
+}
+
+/// Decodes worker frames; `max_payload` bounds every payload, [`MAX_HEADER_BYTES`] every
+/// header. Payloads are split off the read buffer without copying.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    max_payload: usize,
+    /// The header of a frame whose payload is still arriving.
+    pending: Option<WorkerHeader>,
+}
+
+impl FrameDecoder {
+    pub fn new(max_payload: usize) -> FrameDecoder {
+        FrameDecoder {
+            max_payload,
+            pending: None,
+        }
+    }
+
+    fn header(&mut self, src: &mut BytesMut) -> Result<Option<WorkerHeader>, FrameError> {
+        let window = &src[..src.len().min(MAX_HEADER_BYTES + 1)];
+        let Some(nl) = memchr::memchr(b'\n', window) else {
+            if src.len() > MAX_HEADER_BYTES {
+                return Err(FrameError::BadHeader {
+                    error: HeaderError::TooLong,
+                    preview: preview(src),
+                });
+            }
+            return Ok(None);
+        };
+        let line = src.split_to(nl + 1);
+        let header = parse_header(&line[..nl]).map_err(|error| FrameError::BadHeader {
+            error,
+            preview: preview(&line[..nl]),
+        })?;
+        Ok(Some(header))
+    }
+}
+
+impl Decoder for FrameDecoder {
+    type Item = WorkerFrame;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<WorkerFrame>, FrameError> {
+        let header = match self.pending.take() {
+            Some(h) => h,
+            None => match self.header(src)? {
+                None => return Ok(None),
+                Some(h) => h,
+            },
+        };
+        let Some(len) = header.payload_len() else {
+            return Ok(Some(WorkerFrame::from_parts(header, Bytes::new())));
+        };
+        if len > self.max_payload as u64 {
+            return Err(FrameError::TooLarge {
+                len,
+                max: self.max_payload,
+            });
+        }
+        let len = len as usize;
+        if src.len() <= len {
+            // Room for the whole payload and its newline, so it arrives in as few reads as
+            // the pipe allows and is never reallocated on the way.
+            src.reserve(len + 1 - src.len());
+            self.pending = Some(header);
+            return Ok(None);
+        }
+        let body = src.split_to(len).freeze();
+        if src[0] != b'\n' {
+            return Err(FrameError::MissingTerminator);
+        }
+        src.advance(1);
+        Ok(Some(WorkerFrame::from_parts(header, body)))
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<WorkerFrame>, FrameError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            // A frame cut off by the end of the stream: the worker is gone.
+            None if !src.is_empty() || self.pending.is_some() => Err(FrameError::Closed),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The fields of an invoke frame (the event follows the header as its payload).
+#[derive(Debug, Serialize)]
+pub struct InvokeFrame<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub deadline_ms: u64,
+    pub arn: &'a str,
+    pub trace_id: Option<&'a str>,
+    pub client_context: Option<&'a str>,
+    pub cognito_identity: Option<&'a str>,
+    pub tenant_id: Option<&'a str>,
+    pub content_type: &'a str,
+    pub len: usize,
+}
+
+/// The invoke header would not fit the protocol's header limit.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the invocation's headers take {0} bytes in a frame header, over the worker protocol's {MAX_INVOKE_HEADER_BYTES}-byte limit")]
+pub struct HeaderTooLong(pub usize);
+
+/// Encode the header line of an invoke frame (newline included), checking its size.
+pub fn encode_invoke_header(frame: &InvokeFrame) -> Result<Vec<u8>, HeaderTooLong> {
+    let mut line = Vec::with_capacity(384);
+    // Serialising a struct of strings and integers into a Vec cannot fail.
+    serde_json::to_writer(&mut line, frame).expect("invoke header serialises");
+    if line.len() > MAX_INVOKE_HEADER_BYTES {
+        return Err(HeaderTooLong(line.len()));
+    }
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// The byte that ends every payload.
+pub const PAYLOAD_TERMINATOR: &[u8] = b"\n";
+
+/// The shutdown frame.
+pub const SHUTDOWN_FRAME: &[u8] = b"{\"type\":\"shutdown\"}\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoke<'a>(body_len: usize, cognito: Option<&'a str>) -> InvokeFrame<'a> {
+        InvokeFrame {
+            kind: "invoke",
+            id: "req-1",
+            deadline_ms: 1_700_000_000_000,
+            arn: "arn:aws:lambda:us-east-1:1:function:f",
+            trace_id: Some("Root=1-a;Sampled=1"),
+            client_context: None,
+            cognito_identity: cognito,
+            tenant_id: None,
+            content_type: "application/json",
+            len: body_len,
+        }
+    }
+
+    fn decode_all(data: &[u8], max: usize) -> Vec<Result<WorkerFrame, String>> {
+        let mut d = FrameDecoder::new(max);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        // Feed one byte at a time: frames must not depend on how reads split the stream.
+        for b in data {
+            buf.extend_from_slice(&[*b]);
+            match d.decode(&mut buf) {
+                Ok(Some(f)) => out.push(Ok(f)),
+                Ok(None) => {}
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    return out;
+                }
+            }
+        }
+        if let Err(e) = d.decode_eof(&mut buf) {
+            out.push(Err(e.to_string()));
+        }
+        out
+    }
+
+    #[test]
+    fn invoke_header_is_one_json_line_with_payload_length() {
+        let line =
+            encode_invoke_header(&invoke(10, Some("{\"cognitoIdentityId\":\"x\"}"))).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["type"], "invoke");
+        assert_eq!(v["id"], "req-1");
+        assert_eq!(v["len"], 10);
+        assert_eq!(v["deadline_ms"], 1_700_000_000_000u64);
+        assert_eq!(v["client_context"], serde_json::Value::Null);
+        assert_eq!(v["cognito_identity"], "{\"cognitoIdentityId\":\"x\"}");
+    }
+
+    #[test]
+    fn invoke_header_limit_is_checked_before_sending() {
+        let big = "x".repeat(200 * 1024);
+        assert!(encode_invoke_header(&invoke(0, Some(&big))).is_ok());
+        let huge = "\"".repeat(MAX_INVOKE_HEADER_BYTES / 2 + 1);
+        let err = encode_invoke_header(&invoke(0, Some(&huge))).unwrap_err();
+        assert!(err.0 > MAX_INVOKE_HEADER_BYTES);
+    }
+
+    #[test]
+    fn parses_every_worker_header() {
+        let ready = parse_header(br#"{"type":"ready","protocol":1,"pid":3,"x":"ignored"}"#);
+        assert!(matches!(ready, Ok(WorkerHeader::Ready { protocol: 1, .. })));
+        let result = parse_header(br#"{"type":"result","id":"r","len":2}"#).unwrap();
+        assert_eq!(result.payload_len(), Some(2));
+        let frame = WorkerFrame::from_parts(result, Bytes::from_static(b"{}"));
+        assert_eq!(
+            frame,
+            WorkerFrame::Result {
+                id: "r".into(),
+                content_type: "application/json".into(),
+                body: Bytes::from_static(b"{}")
+            }
+        );
+        let err = parse_header(br#"{"type":"error","id":"r","error_type":"E","len":0}"#);
+        assert!(matches!(err, Ok(WorkerHeader::Error { .. })));
+        let init = parse_header(br#"{"type":"init_error","error_type":"Runtime.X","len":5}"#);
+        assert!(matches!(init, Ok(WorkerHeader::InitError { len: 5, .. })));
+    }
+
+    #[test]
+    fn rejects_garbage_unknown_types_and_missing_fields() {
+        for line in [
+            &b"hello world"[..],
+            br#"{"type":"bogus"}"#,
+            br#"{"type":"result","id":"r"}"#,
+            br#"{"type":"result","id":"r","len":-1}"#,
+            br#"{"type":"ready"}"#,
+            b"\xff\xfe",
+            b"",
+        ] {
+            assert!(
+                matches!(parse_header(line), Err(HeaderError::Malformed(_))),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn decodes_frames_with_payloads_containing_newlines_byte_by_byte() {
+        let frames = decode_all(
+            b"{\"type\":\"ready\",\"protocol\":1}\n{\"type\":\"result\",\"id\":\"a\",\"len\":4}\n{\n}\n\n",
+            1024,
+        );
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(matches!(frames[0], Ok(WorkerFrame::Ready { .. })));
+        match &frames[1] {
+            Ok(WorkerFrame::Result { id, body, .. }) => {
+                assert_eq!(id, "a");
+                assert_eq!(&body[..], b"{\n}\n");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_payload_is_closed_and_missing_newline_is_a_violation() {
+        let cut = decode_all(b"{\"type\":\"result\",\"id\":\"a\",\"len\":5}\nabc", 1024);
+        assert_eq!(cut, vec![Err(FrameError::Closed.to_string())]);
+        let bad = decode_all(b"{\"type\":\"result\",\"id\":\"a\",\"len\":2}\nabX", 1024);
+        assert_eq!(bad, vec![Err(FrameError::MissingTerminator.to_string())]);
+    }
+
+    #[test]
+    fn plain_text_is_a_bad_header_with_preview() {
+        let frames = decode_all(b"hello from print()\n", 1024);
+        match &frames[..] {
+            [Err(e)] => assert!(e.contains("\"hello from print()\""), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn oversized_payload_is_refused_before_reading() {
+        let mut d = FrameDecoder::new(1024);
+        let mut buf =
+            BytesMut::from(&b"{\"type\":\"result\",\"id\":\"a\",\"len\":999999999}\n"[..]);
+        assert!(matches!(
+            d.decode(&mut buf),
+            Err(FrameError::TooLarge { len: 999999999, .. })
+        ));
+        assert!(
+            buf.capacity() < 4096,
+            "no room reserved for a refused payload"
+        );
+    }
+
+    #[test]
+    fn endless_line_stops_at_the_header_limit() {
+        let mut d = FrameDecoder::new(1024);
+        let mut buf = BytesMut::from(&vec![b'x'; MAX_HEADER_BYTES][..]);
+        assert!(matches!(d.decode(&mut buf), Ok(None)));
+        buf.extend_from_slice(b"xx");
+        match d.decode(&mut buf) {
+            Err(FrameError::BadHeader { error, preview }) => {
+                assert_eq!(error, HeaderError::TooLong);
+                assert!(preview.len() < 300);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn clean_end_of_stream_is_no_frame() {
+        assert!(decode_all(b"", 16).is_empty());
+    }
+}
