@@ -241,7 +241,31 @@ fn read_event(source: Option<&str>) -> anyhow::Result<Bytes> {
     }
 }
 
-/// `ferric invoke`: one invocation through the emulator; the answer on stdout.
+/// Write a streamed response's bytes to `out` as they arrive; what is left to print after it
+/// (the error body, if it ended with one) and whether it succeeded.
+async fn copy_stream(
+    mut frames: crate::emulator::StreamFrames,
+    out: &mut tokio::io::Stdout,
+) -> anyhow::Result<(Bytes, bool)> {
+    while let Some(frame) = frames.recv().await {
+        match frame.into_data() {
+            Ok(data) => {
+                out.write_all(&data).await?;
+                out.flush().await?;
+            }
+            Err(frame) => {
+                let trailers = frame.into_trailers().unwrap_or_default();
+                if let Some(error) = crate::emulator::streaming::trailer_error(&trailers) {
+                    return Ok((error.body, false));
+                }
+            }
+        }
+    }
+    Ok((Bytes::new(), true))
+}
+
+/// `ferric invoke`: one invocation through the emulator; the answer on stdout (a streamed
+/// answer as it arrives).
 async fn invoke_once(config: &Config, event: Option<&str>) -> anyhow::Result<ExitCode> {
     let body = read_event(event)?;
     let options = EmulatorOptions::new(&config.function_name, config.function_timeout);
@@ -257,19 +281,23 @@ async fn invoke_once(config: &Config, event: Option<&str>) -> anyhow::Result<Exi
             ..InvokeRequest::default()
         })
         .await;
-    let _ = stop_tx.send(true);
-    let _ = runtime.await;
+    let mut stdout = tokio::io::stdout();
     let (out, ok) = match result.outcome {
         InvokeOutcome::Response { body, .. } => (body, true),
         InvokeOutcome::FunctionError { body }
         | InvokeOutcome::InitError { body }
         | InvokeOutcome::ResponseTooLarge { body } => (body, false),
         InvokeOutcome::TimedOut { message } => (Bytes::from(message), false),
+        InvokeOutcome::Stream { .. } => match result.stream {
+            Some(frames) => copy_stream(frames, &mut stdout).await?,
+            None => (Bytes::new(), true),
+        },
     };
-    let mut stdout = tokio::io::stdout();
     stdout.write_all(&out).await?;
     stdout.write_all(b"\n").await?;
     stdout.flush().await?;
+    let _ = stop_tx.send(true);
+    let _ = runtime.await;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

@@ -10,6 +10,7 @@
 
 mod rie;
 pub mod state;
+pub mod streaming;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,19 +19,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{info, warn};
 
 use crate::config::ApiAddress;
+use crate::lambda::http::Body;
 use crate::lambda::invocation::{epoch_ms, headers as h};
 use crate::lambda::requests::names;
 use crate::lambda::wording::{platform_error_body, timeout_message};
-pub use rie::{decode_base64, rie_environment, INVOKE_PATH};
+pub use rie::{decode_base64, rie_environment, INVOKE_PATH, STREAM_INVOKE_PATH};
 use state::{Abandoned, Delivery, Post, RegisterError, State, Verdict};
 pub use state::{InvokeOutcome, InvokeRequest, MAX_PAYLOAD_BYTES};
 
@@ -39,12 +42,22 @@ const DEADLINE_SLACK: Duration = Duration::from_secs(2);
 /// The largest post body read (over the payload limit, so oversized responses get their 413).
 const MAX_POST_BYTES: usize = 64 * 1024 * 1024;
 
+/// The frames of a streamed response as the runtime sends them: data, then possibly one
+/// trailers frame (its error).
+pub type StreamFrames = mpsc::Receiver<Frame<Bytes>>;
+
 /// How one invocation ended.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct InvokeResult {
     pub request_id: String,
     pub outcome: InvokeOutcome,
+    /// For [`InvokeOutcome::Stream`]: the response's frames as they arrive.
+    pub stream: Option<StreamFrames>,
 }
+
+/// How many frames of a streamed response wait for a slow caller before the runtime is
+/// slowed down.
+const STREAM_QUEUE: usize = 4;
 
 /// Emulator settings.
 #[derive(Debug, Clone)]
@@ -62,7 +75,7 @@ impl EmulatorOptions {
     }
 }
 
-type Reply = oneshot::Sender<InvokeOutcome>;
+type Reply = oneshot::Sender<(InvokeOutcome, Option<StreamFrames>)>;
 
 struct Inner {
     state: Mutex<State<Reply>>,
@@ -80,13 +93,13 @@ pub struct Emulator {
     inner: Arc<Inner>,
 }
 
-fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
+fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
     r
 }
 
-fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
+fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response<Body> {
     respond(status, platform_error_body(error_type, message))
 }
 
@@ -189,6 +202,7 @@ impl Emulator {
                 return InvokeResult {
                     request_id: id,
                     outcome,
+                    stream: None,
                 }
             }
             Ok(ahead) if ahead.in_flight + ahead.queued > 0 => info!(
@@ -206,13 +220,12 @@ impl Emulator {
             id: &id,
             waiting: true,
         };
-        let outcome = match tokio::time::timeout(timeout + DEADLINE_SLACK, rx).await {
-            Ok(Ok(outcome)) => outcome,
+        let (outcome, stream) = match tokio::time::timeout(timeout + DEADLINE_SLACK, rx).await {
+            Ok(Ok(settled)) => settled,
             Ok(Err(_)) | Err(_) => {
                 self.lock().expire(&id);
-                InvokeOutcome::TimedOut {
-                    message: timeout_message(timeout),
-                }
+                let message = timeout_message(timeout);
+                (InvokeOutcome::TimedOut { message }, None)
             }
         };
         caller.waiting = false;
@@ -220,10 +233,11 @@ impl Emulator {
         InvokeResult {
             request_id: id,
             outcome,
+            stream,
         }
     }
 
-    async fn next(&self) -> Response<Full<Bytes>> {
+    async fn next(&self) -> Response<Body> {
         let delivery = loop {
             let notified = self.inner.queued.notified();
             if let Some(d) = self.lock().next(epoch_ms()) {
@@ -234,7 +248,7 @@ impl Emulator {
         self.render(delivery)
     }
 
-    fn render(&self, delivery: Delivery) -> Response<Full<Bytes>> {
+    fn render(&self, delivery: Delivery) -> Response<Body> {
         let r = delivery.request;
         let mut response = respond(StatusCode::OK, r.body);
         let hm = response.headers_mut();
@@ -261,7 +275,7 @@ impl Emulator {
         response
     }
 
-    async fn runtime_route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn runtime_route(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_owned();
         let method = req.method().clone();
         if let Some(ext) = path.strip_prefix("/2020-01-01/extension/") {
@@ -281,6 +295,22 @@ impl Emulator {
             );
         }
         let content_type = header(req.headers(), "content-type");
+        if let Some(mode) = header(req.headers(), names::RESPONSE_MODE) {
+            let id = rest
+                .strip_prefix("invocation/")
+                .and_then(|r| r.strip_suffix("/response"));
+            return match (id, mode.as_str()) {
+                (Some(id), "streaming") => {
+                    self.stream_post(id, content_type, req.into_body()).await
+                }
+                (Some(_), _) => api_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidFunctionResponseMode",
+                    "Invalid function response mode",
+                ),
+                (None, _) => api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint"),
+            };
+        }
         let body = match Limited::new(req.into_body(), MAX_POST_BYTES)
             .collect()
             .await
@@ -309,9 +339,46 @@ impl Emulator {
         };
         let (verdict, replies) = self.lock().post(post);
         for (reply, outcome) in replies {
-            let _ = reply.send(outcome);
+            let _ = reply.send((outcome, None));
         }
         verdict_response(verdict)
+    }
+
+    /// A streamed response: the caller gets it at its first byte and then each frame as it
+    /// comes (a slow caller slows the runtime down, through the bounded queue); a caller that
+    /// went away lets the runtime finish unheard.
+    async fn stream_post(
+        &self,
+        id: &str,
+        content_type: Option<String>,
+        mut body: Incoming,
+    ) -> Response<Body> {
+        let content_type = content_type.unwrap_or_else(|| "application/octet-stream".into());
+        let (verdict, replies) = self.lock().post(Post::StreamStart { id, content_type });
+        if verdict != Verdict::Accepted {
+            return verdict_response(verdict);
+        }
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        let mut rx = Some(rx);
+        for (reply, outcome) in replies {
+            let _ = reply.send((outcome, rx.take()));
+        }
+        while let Some(frame) = body.frame().await {
+            match frame {
+                // A send fails only when nobody listens any more: keep reading, unheard.
+                Ok(frame) => {
+                    let _ = tx.send(frame).await;
+                }
+                Err(_) => {
+                    return api_error(
+                        StatusCode::BAD_REQUEST,
+                        "TruncatedHTTPRequest",
+                        "the streamed response was cut off",
+                    )
+                }
+            }
+        }
+        verdict_response(Verdict::Accepted)
     }
 
     /// The Extensions API, enough for a runtime's no-op internal extension: register, then an
@@ -321,7 +388,7 @@ impl Emulator {
         rest: &str,
         method: &Method,
         headers: &HeaderMap,
-    ) -> Response<Full<Bytes>> {
+    ) -> Response<Body> {
         match (method, rest) {
             (&Method::POST, "register") => {
                 let name = header(headers, names::EXTENSION_NAME).unwrap_or_default();
@@ -371,7 +438,7 @@ impl Emulator {
     }
 }
 
-fn verdict_response(verdict: Verdict) -> Response<Full<Bytes>> {
+fn verdict_response(verdict: Verdict) -> Response<Body> {
     match verdict {
         Verdict::Accepted => respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#),
         Verdict::TooLarge => api_error(
@@ -396,7 +463,7 @@ fn verdict_response(verdict: Verdict) -> Response<Full<Bytes>> {
 async fn serve<F, Fut>(listener: TcpListener, handler: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
 {
     loop {
         let Ok((stream, _)) = listener.accept().await else {

@@ -4,17 +4,22 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
+use super::streaming::{self, StreamError};
 use super::{
     api_error, header, respond, serve, Emulator, InvokeOutcome, InvokeRequest, InvokeResult,
     MAX_PAYLOAD_BYTES,
 };
+use crate::lambda::http::Body;
 
 pub const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
+/// The streaming invoke endpoint (as `InvokeWithResponseStream`; RIE has none, RIE #175).
+pub const STREAM_INVOKE_PATH: &str =
+    "/2015-03-31/functions/function/response-streaming-invocations";
 
 /// The environment RIE gives a function when the image does not set it, so the context
 /// object is populated locally as under RIE. Returns the variables `get` does not have.
@@ -35,7 +40,7 @@ pub fn rie_environment(get: &dyn Fn(&str) -> Option<String>) -> Vec<(String, Str
 }
 
 impl Emulator {
-    /// Serve the RIE-compatible invoke endpoint on `listener`.
+    /// Serve the RIE-compatible invoke endpoints on `listener`.
     pub fn serve_invocations(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
         let e = self.clone();
         tokio::spawn(serve(listener, move |req| {
@@ -44,53 +49,98 @@ impl Emulator {
         }))
     }
 
-    async fn invoke_route(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        if req.method() != Method::POST || req.uri().path() != INVOKE_PATH {
-            return respond(
-                StatusCode::NOT_FOUND,
-                format!("404 page not found: use POST {INVOKE_PATH}\n"),
-            );
+    async fn invoke_route(&self, req: Request<Incoming>) -> Response<Body> {
+        let path = req.uri().path();
+        let streaming =
+            match (req.method(), path) {
+                (&Method::POST, INVOKE_PATH) => false,
+                (&Method::POST, STREAM_INVOKE_PATH) => true,
+                _ => return respond(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "404 page not found: use POST {INVOKE_PATH} (or {STREAM_INVOKE_PATH})\n"
+                    ),
+                ),
+            };
+        let request = match invoke_request(req).await {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
+        let mut result = self.invoke(request).await;
+        match (streaming, &result.outcome, result.stream.take()) {
+            (true, InvokeOutcome::Stream { content_type }, Some(frames)) => {
+                let mut response = streaming::respond(content_type, frames).await;
+                set_request_id(response.headers_mut(), &result.request_id);
+                response
+            }
+            (_, InvokeOutcome::Stream { content_type }, Some(frames)) => {
+                let content_type = content_type.clone();
+                let (body, error) = streaming::collect(frames).await;
+                result.outcome = buffered_stream(content_type, body, error);
+                invoke_response(result)
+            }
+            _ => invoke_response(result),
         }
-        let headers = req.headers().clone();
-        let body = match Limited::new(req.into_body(), MAX_PAYLOAD_BYTES).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                return api_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestEntityTooLarge",
-                    &format!("Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"),
-                )
+    }
+}
+
+/// A streamed response as the buffered endpoint answers it: the whole body, or the error it
+/// ended with (as a function error, with the body the handler reported).
+fn buffered_stream(content_type: String, body: Bytes, error: Option<StreamError>) -> InvokeOutcome {
+    match error {
+        None => InvokeOutcome::Response {
+            content_type: Some(content_type),
+            body,
+        },
+        Some(e) => InvokeOutcome::FunctionError { body: e.body },
+    }
+}
+
+/// The invocation an invoke request describes, or the error answer for a bad one.
+async fn invoke_request(req: Request<Incoming>) -> Result<InvokeRequest, Response<Body>> {
+    let headers = req.headers().clone();
+    let body = match Limited::new(req.into_body(), MAX_PAYLOAD_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Err(api_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &format!("Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"),
+            ))
+        }
+    };
+    let client_context =
+        match header(&headers, "x-amz-client-context").map(|b64| decode_base64(&b64)) {
+            None => None,
+            Some(Some(text)) => Some(text),
+            Some(None) => {
+                return Err(api_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContentException",
+                    "X-Amz-Client-Context must be base64-encoded JSON",
+                ))
             }
         };
-        let client_context =
-            match header(&headers, "x-amz-client-context").map(|b64| decode_base64(&b64)) {
-                None => None,
-                Some(Some(text)) => Some(text),
-                Some(None) => {
-                    return api_error(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidRequestContentException",
-                        "X-Amz-Client-Context must be base64-encoded JSON",
-                    )
-                }
-            };
-        let request = InvokeRequest {
-            body,
-            // Classic RIE always hands the runtime `application/json`, whatever the caller sent
-            // (`curl -d` labels bodies as form data).
-            content_type: None,
-            trace_id: header(&headers, "x-amzn-trace-id"),
-            client_context,
-            tenant_id: header(&headers, "x-amz-tenant-id"),
-            ..InvokeRequest::default()
-        };
-        let result = self.invoke(request).await;
-        invoke_response(result)
+    Ok(InvokeRequest {
+        body,
+        // Classic RIE always hands the runtime `application/json`, whatever the caller sent
+        // (`curl -d` labels bodies as form data).
+        content_type: None,
+        trace_id: header(&headers, "x-amzn-trace-id"),
+        client_context,
+        tenant_id: header(&headers, "x-amz-tenant-id"),
+        ..InvokeRequest::default()
+    })
+}
+
+fn set_request_id(headers: &mut HeaderMap, request_id: &str) {
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
     }
 }
 
 /// The invoke endpoint's answer, as RIE gives it.
-fn invoke_response(result: InvokeResult) -> Response<Full<Bytes>> {
+fn invoke_response(result: InvokeResult) -> Response<Body> {
     let (status, body, content_type, function_error) = match result.outcome {
         InvokeOutcome::Response { content_type, body } => {
             (StatusCode::OK, body, content_type, false)
@@ -100,6 +150,10 @@ fn invoke_response(result: InvokeResult) -> Response<Full<Bytes>> {
         }
         InvokeOutcome::InitError { body } => (StatusCode::BAD_GATEWAY, body, None, true),
         InvokeOutcome::TimedOut { message } => (StatusCode::OK, Bytes::from(message), None, true),
+        // A stream is collected or passed through before it gets here.
+        InvokeOutcome::Stream { content_type } => {
+            (StatusCode::OK, Bytes::new(), Some(content_type), false)
+        }
     };
     let mut response = respond(status, body);
     let hm = response.headers_mut();
@@ -112,9 +166,7 @@ fn invoke_response(result: InvokeResult) -> Response<Full<Bytes>> {
             HeaderValue::from_static("Unhandled"),
         );
     }
-    if let Ok(id) = HeaderValue::from_str(&result.request_id) {
-        hm.insert("x-amzn-requestid", id);
-    }
+    set_request_id(hm, &result.request_id);
     response
 }
 

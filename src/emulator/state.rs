@@ -49,6 +49,11 @@ pub enum InvokeOutcome {
     TimedOut {
         message: String,
     },
+    /// The runtime streams its response; the bytes (and any error trailers) follow on a
+    /// channel the HTTP shell hands over with this outcome.
+    Stream {
+        content_type: String,
+    },
 }
 
 /// An invocation handed to the runtime by `/next`.
@@ -83,6 +88,11 @@ pub enum Post<'a> {
     Error {
         id: &'a str,
         body: Bytes,
+    },
+    /// The head of a streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`).
+    StreamStart {
+        id: &'a str,
+        content_type: String,
     },
     InitError {
         body: Bytes,
@@ -209,6 +219,11 @@ impl<R> State<R> {
             Post::Error { id, body } => {
                 (id, InvokeOutcome::FunctionError { body }, Verdict::Accepted)
             }
+            Post::StreamStart { id, content_type } => (
+                id,
+                InvokeOutcome::Stream { content_type },
+                Verdict::Accepted,
+            ),
         };
         let Some(flight) = self.in_flight.remove(id) else {
             return (Verdict::UnknownId, Vec::new());
@@ -445,6 +460,25 @@ mod tests {
                 oldest_ms: Some(3_000)
             }
         );
+    }
+
+    #[test]
+    fn a_streamed_response_settles_the_caller_at_its_start() {
+        let mut s = State::default();
+        s.invoke(delivery("a"), "a", 0).unwrap();
+        s.next(0);
+        let (verdict, replies) = s.post(Post::StreamStart {
+            id: "a",
+            content_type: "text/plain".into(),
+        });
+        assert_eq!(verdict, Verdict::Accepted);
+        assert_eq!(
+            replies[0].1,
+            InvokeOutcome::Stream {
+                content_type: "text/plain".into()
+            }
+        );
+        assert_eq!(s.post(response("a", b"late")).0, Verdict::UnknownId);
     }
 
     #[test]

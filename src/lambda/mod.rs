@@ -14,8 +14,13 @@ pub mod wording;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use ::http::{HeaderValue, StatusCode};
 use bytes::Bytes;
+use hyper::body::Frame;
+use tokio::sync::mpsc;
 
 use self::http::{HttpClient, HttpError, Reuse};
 use self::invocation::{Invocation, InvocationError};
@@ -79,6 +84,52 @@ pub enum PostOutcome {
 pub struct RuntimeApi {
     http: Arc<HttpClient>,
     user_agent: HeaderValue,
+}
+
+/// How many chunks of a streamed response wait between the worker and the platform: with
+/// chunks of at most 1 MiB (the frame protocol's limit), ferric holds a few MiB however large
+/// the stream.
+const STREAM_QUEUE: usize = 2;
+
+/// The platform's answer to a streamed post, once its body has ended.
+pub type Posted = Pin<Box<dyn Future<Output = Result<PostOutcome, ApiError>> + Send>>;
+
+/// A streamed response on its way to the platform.
+pub struct ResponseStream {
+    tx: mpsc::Sender<Frame<Bytes>>,
+}
+
+/// The platform stopped reading a streamed response (it answered, or the connection broke).
+#[derive(Debug, thiserror::Error)]
+#[error("the Runtime API stopped reading the streamed response")]
+pub struct StreamClosed;
+
+impl ResponseStream {
+    /// A stream and the receiving end its body is read from.
+    pub fn channel() -> (ResponseStream, mpsc::Receiver<Frame<Bytes>>) {
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        (ResponseStream { tx }, rx)
+    }
+
+    /// Send one chunk, waiting while the platform is slower than the worker.
+    pub async fn send(&self, chunk: Bytes) -> Result<(), StreamClosed> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Frame::data(chunk))
+            .await
+            .map_err(|_| StreamClosed)
+    }
+
+    /// End the stream with an error, as HTTP trailers (never as body bytes).
+    pub async fn fail(self, error_type: &str, body: &[u8]) {
+        let trailers = requests::error_trailers(error_type, body);
+        let _ = self.tx.send(Frame::trailers(trailers)).await;
+    }
+
+    /// End the stream normally.
+    pub fn finish(self) {}
 }
 
 /// The extension registration's outcome: its identifier, to park `event/next` with.
@@ -149,6 +200,21 @@ impl RuntimeApi {
             .await
     }
 
+    /// A streamed `POST /runtime/invocation/{id}/response`: chunks go into the returned stream,
+    /// and the future (which must be polled while they do) resolves with the platform's
+    /// answer once the stream has ended.
+    pub fn post_stream(&self, target: Target<'_>, content_type: &str) -> (ResponseStream, Posted) {
+        const EP: &str = "POST /runtime/invocation/{id}/response (streaming)";
+        let head = requests::stream_response(&self.user_agent, target, content_type);
+        let (stream, rx) = ResponseStream::channel();
+        let http = self.http.clone();
+        let posted = async move {
+            let answer = http.send_streaming(head, rx).await.map_err(transport(EP))?;
+            outcome(EP, answer)
+        };
+        (stream, Box::pin(posted))
+    }
+
     /// `POST /runtime/invocation/{id}/error`.
     pub async fn post_error(
         &self,
@@ -207,20 +273,25 @@ impl RuntimeApi {
             .send(req, Some(POST_TIMEOUT), Reuse::Yes)
             .await
             .map_err(transport(endpoint))?;
-        let status = answer.status;
-        if status.is_success() {
-            return Ok(PostOutcome::Accepted);
-        }
-        let body = lossy(&answer.body);
-        if status.is_server_error() {
-            return Err(ApiError::Status {
-                endpoint,
-                status,
-                body,
-            });
-        }
-        Ok(PostOutcome::Refused { status, body })
+        outcome(endpoint, answer)
     }
+}
+
+/// A post's answer: accepted, refused (4xx: the platform settled the invocation), or fatal.
+fn outcome(endpoint: &'static str, answer: http::Answer) -> Result<PostOutcome, ApiError> {
+    let status = answer.status;
+    if status.is_success() {
+        return Ok(PostOutcome::Accepted);
+    }
+    let body = lossy(&answer.body);
+    if status.is_server_error() {
+        return Err(ApiError::Status {
+            endpoint,
+            status,
+            body,
+        });
+    }
+    Ok(PostOutcome::Refused { status, body })
 }
 
 fn transport(endpoint: &'static str) -> impl FnOnce(HttpError) -> ApiError {

@@ -19,6 +19,11 @@ pub mod names {
     pub const INVOCATION_ID: &str = super::next_headers::INVOCATION_ID;
     pub const EXTENSION_NAME: &str = "lambda-extension-name";
     pub const EXTENSION_ID: &str = "lambda-extension-identifier";
+    pub const RESPONSE_MODE: &str = "lambda-runtime-function-response-mode";
+    /// Trailer carrying a streamed response's error type.
+    pub const ERROR_TYPE_TRAILER: &str = "Lambda-Runtime-Function-Error-Type";
+    /// Trailer carrying a streamed response's error body, in base64.
+    pub const ERROR_BODY_TRAILER: &str = "Lambda-Runtime-Function-Error-Body";
 }
 
 /// The largest X-Ray cause RAPID keeps; awslambdaric drops larger ones.
@@ -113,6 +118,51 @@ pub fn response(
     request(Method::POST, invocation_path(target, "response"), h, body)
 }
 
+/// The head of a streamed `POST /runtime/invocation/{id}/response`: response mode `streaming`,
+/// chunked, the error trailers declared up front (RAPID reads them only if declared).
+pub fn stream_response(
+    user_agent: &HeaderValue,
+    target: Target,
+    content_type: &str,
+) -> Request<()> {
+    let mut h = target_headers(user_agent, target);
+    insert(&mut h, names::RESPONSE_MODE, "streaming");
+    insert(&mut h, "transfer-encoding", "chunked");
+    let trailers = format!(
+        "{}, {}",
+        names::ERROR_TYPE_TRAILER,
+        names::ERROR_BODY_TRAILER
+    );
+    insert(&mut h, "trailer", &trailers);
+    insert(&mut h, "content-type", content_type);
+    let mut req = Request::new(());
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = invocation_path(target, "response")
+        .parse()
+        .unwrap_or_else(|_| http::Uri::from_static("/"));
+    *req.headers_mut() = h;
+    req
+}
+
+/// The trailers that end a streamed response with an error: its type and its body in base64.
+pub fn error_trailers(error_type: &str, body: &[u8]) -> HeaderMap {
+    use base64::Engine;
+    let mut h = HeaderMap::new();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(body);
+    for (name, value) in [
+        (names::ERROR_TYPE_TRAILER, sanitize_header(error_type)),
+        (names::ERROR_BODY_TRAILER, encoded),
+    ] {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            h.insert(n, v);
+        }
+    }
+    h
+}
+
 /// `POST /runtime/invocation/{id}/error`.
 pub fn error(user_agent: &HeaderValue, target: Target, error: ErrorPost) -> Request<Bytes> {
     let mut h = target_headers(user_agent, target);
@@ -174,7 +224,7 @@ mod tests {
         HeaderValue::from_static("ferric/test")
     }
 
-    fn header<'a>(req: &'a Request<Bytes>, name: &str) -> Option<&'a str> {
+    fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
         req.headers().get(name).and_then(|v| v.to_str().ok())
     }
 
@@ -264,6 +314,33 @@ mod tests {
         let req = extension_next(&ua(), HeaderValue::from_static("id-7"));
         assert_eq!(req.method(), Method::GET);
         assert_eq!(header(&req, names::EXTENSION_ID), Some("id-7"));
+    }
+
+    #[test]
+    fn streamed_responses_declare_their_mode_and_trailers() {
+        let req = stream_response(&ua(), TARGET, "text/plain");
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(
+            req.uri().path(),
+            "/2018-06-01/runtime/invocation/req-1/response"
+        );
+        assert_eq!(header(&req, names::RESPONSE_MODE), Some("streaming"));
+        assert_eq!(header(&req, "transfer-encoding"), Some("chunked"));
+        assert_eq!(
+            header(&req, "trailer"),
+            Some("Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body")
+        );
+        assert_eq!(header(&req, "content-type"), Some("text/plain"));
+        assert_eq!(header(&req, "lambda-runtime-invocation-id"), Some("inv-1"));
+        let t = error_trailers("Runtime.Error\n", b"{\"a\":1}");
+        assert_eq!(
+            t.get("lambda-runtime-function-error-type").unwrap(),
+            "Runtime.Error%0A"
+        );
+        assert_eq!(
+            t.get("lambda-runtime-function-error-body").unwrap(),
+            "eyJhIjoxfQ=="
+        );
     }
 
     #[test]

@@ -10,9 +10,11 @@ use tokio::time::Instant;
 
 use super::{Handle, Platform, Start, Workers};
 use crate::handler::{suggest_python, Language};
-use crate::lambda::{ApiError, ErrorPost, Next, PostOutcome, RuntimeApi, Target};
+use crate::lambda::{
+    ApiError, ErrorPost, Next, PostOutcome, Posted, ResponseStream, RuntimeApi, Target,
+};
 use crate::shims::Launcher;
-use crate::worker::{Answer, StartFailure, Started, Worker, WorkerFailure};
+use crate::worker::{Answer, Piece, StartFailure, Started, Worker, WorkerFailure};
 
 impl Platform for RuntimeApi {
     fn next(&self) -> impl Future<Output = Result<Next, ApiError>> + Send {
@@ -41,6 +43,10 @@ impl Platform for RuntimeApi {
         post: ErrorPost,
     ) -> impl Future<Output = Result<PostOutcome, ApiError>> + Send {
         RuntimeApi::post_init_error(self, post)
+    }
+
+    fn post_stream(&self, target: Target<'_>, content_type: &str) -> (ResponseStream, Posted) {
+        RuntimeApi::post_stream(self, target, content_type)
     }
 }
 
@@ -132,6 +138,14 @@ impl Handle for Worker {
         deadline: Instant,
     ) -> impl Future<Output = Result<Answer, WorkerFailure>> + Send + 'a {
         Worker::call(self, header, body, request_id, deadline)
+    }
+
+    fn next_piece<'a>(
+        &'a mut self,
+        request_id: &'a str,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Piece, WorkerFailure>> + Send + 'a {
+        Worker::next_piece(self, request_id, deadline)
     }
 
     fn drain_logs(&self) -> impl Future<Output = ()> + Send {

@@ -13,6 +13,7 @@ pub mod lanes;
 pub mod live;
 mod report;
 mod slot;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -25,9 +26,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::handler::Language;
 use crate::lambda::invocation::{epoch_ms, Invocation};
-use crate::lambda::{ApiError, ErrorPost, Next, PostOutcome, Target};
+use crate::lambda::{ApiError, ErrorPost, Next, PostOutcome, Posted, ResponseStream, Target};
 use crate::worker::protocol::{encode_invoke_header, InvokeFrame};
-use crate::worker::{Answer, StartFailure, WorkerFailure};
+use crate::worker::{Answer, Piece, StartFailure, WorkerFailure};
 pub use slot::Recycling;
 use slot::{Slot, Vacancy};
 
@@ -55,6 +56,9 @@ pub trait Platform: Clone + Send + Sync + 'static {
         &self,
         post: ErrorPost,
     ) -> impl Future<Output = Result<PostOutcome, ApiError>> + Send;
+    /// A streamed response: chunks go into the stream; the future (polled meanwhile) is the
+    /// platform's answer once it ended.
+    fn post_stream(&self, target: Target<'_>, content_type: &str) -> (ResponseStream, Posted);
 }
 
 /// How a worker's start ended.
@@ -91,6 +95,12 @@ pub trait Handle: Send + 'static {
         request_id: &'a str,
         deadline: Instant,
     ) -> impl Future<Output = Result<Answer, WorkerFailure>> + Send + 'a;
+    /// The next piece of a streamed response.
+    fn next_piece<'a>(
+        &'a mut self,
+        request_id: &'a str,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Piece, WorkerFailure>> + Send + 'a;
     /// Forward what the worker logged so far (its lines precede its answer).
     fn drain_logs(&self) -> impl Future<Output = ()> + Send;
     /// Ask a worker past its deadline to dump its stacks into the log.
@@ -350,6 +360,11 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         let outcome = worker
             .call(header, &inv.body, &inv.request_id, deadline)
             .await;
+        if let Ok(Answer::Stream { content_type }) = outcome {
+            return self
+                .stream(worker, inv, &content_type, deadline, budget)
+                .await;
+        }
         // The handler's log lines go out before its answer (and Lambda's END line).
         worker.drain_logs().await;
         let target = target(inv);
@@ -361,6 +376,17 @@ impl<P: Platform, L: Workers> Lane<P, L> {
                 (posted, Slot::Vacant(Vacancy::Failed))
             }
         };
+        self.conclude(target, posted, slot).await
+    }
+
+    /// The end of an invocation: a refused post is logged; a fatal one stops the lane (and the
+    /// worker with it).
+    async fn conclude(
+        &self,
+        target: Target<'_>,
+        posted: Result<PostOutcome, ApiError>,
+        slot: Slot<L::Worker>,
+    ) -> Result<Slot<L::Worker>, RunError> {
         match posted {
             Ok(posted) => {
                 self.settled(target, posted);
@@ -382,6 +408,8 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         answer: Answer,
     ) -> Result<PostOutcome, ApiError> {
         match answer {
+            // Handled by the caller before it gets here.
+            Answer::Stream { .. } => unreachable!("streamed answers are posted as streams"),
             Answer::Result { content_type, body } => {
                 debug!(request_id = target.request_id, bytes = body.len(), "result");
                 self.platform
@@ -446,7 +474,7 @@ impl<P: Platform, L: Workers> Lane<P, L> {
     }
 }
 
-fn target(inv: &Invocation) -> Target<'_> {
+pub(crate) fn target(inv: &Invocation) -> Target<'_> {
     Target {
         request_id: &inv.request_id,
         invocation_id: inv.invocation_id.as_deref(),

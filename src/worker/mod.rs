@@ -109,6 +109,22 @@ pub enum Answer {
         xray_cause: Option<String>,
         body: Bytes,
     },
+    /// A streamed response began; its pieces follow ([`Channel::next_piece`]).
+    Stream {
+        content_type: String,
+    },
+}
+
+/// The next piece of a streamed response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Chunk(Bytes),
+    End,
+    /// The handler failed mid-stream: `body` is its error JSON.
+    Error {
+        error_type: String,
+        body: Bytes,
+    },
 }
 
 /// How a worker's handshake ended.
@@ -205,13 +221,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
                 xray_cause,
                 body,
             }),
-            WorkerFrame::Result { id, .. } | WorkerFrame::Error { id, .. } => {
-                Err(ChannelError::Violation(Violation::WrongId {
-                    got: id,
-                    want: request_id.to_owned(),
-                }))
+            WorkerFrame::StreamStart { id, content_type } if id == request_id => {
+                Ok(Answer::Stream { content_type })
             }
-            other => Err(ChannelError::Violation(Violation::Unexpected(other.kind()))),
+            other => Err(ChannelError::Violation(unexpected(other, request_id))),
+        }
+    }
+
+    /// The next piece of the streamed response to `request_id`.
+    pub async fn next_piece(&mut self, request_id: &str) -> Result<Piece, ChannelError> {
+        match self.read().await? {
+            WorkerFrame::StreamChunk { id, body } if id == request_id => Ok(Piece::Chunk(body)),
+            WorkerFrame::StreamEnd { id } if id == request_id => Ok(Piece::End),
+            WorkerFrame::StreamError {
+                id,
+                error_type,
+                body,
+            } if id == request_id => Ok(Piece::Error { error_type, body }),
+            other => Err(ChannelError::Violation(unexpected(other, request_id))),
         }
     }
 
@@ -219,6 +246,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
     pub async fn send_shutdown(&mut self) -> std::io::Result<()> {
         self.input.write_all(protocol::SHUTDOWN_FRAME).await?;
         self.input.flush().await
+    }
+}
+
+/// What is wrong with a frame that is not the expected answer to `request_id`.
+fn unexpected(frame: WorkerFrame, request_id: &str) -> Violation {
+    match frame.id() {
+        Some(id) if id != request_id => Violation::WrongId {
+            got: id.to_owned(),
+            want: request_id.to_owned(),
+        },
+        _ => Violation::Unexpected(frame.kind()),
     }
 }
 
@@ -332,6 +370,20 @@ impl Worker {
                 deadline.saturating_duration_since(Instant::now()),
             )),
             Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(ChannelError::Closed)) => Err(self.closed_failure().await),
+            Ok(Err(ChannelError::Violation(v))) => Err(v.into()),
+        }
+    }
+
+    /// The next piece of a streamed response; the worker must deliver it before `deadline`.
+    pub async fn next_piece(
+        &mut self,
+        request_id: &str,
+        deadline: Instant,
+    ) -> Result<Piece, WorkerFailure> {
+        match timeout_at(deadline, self.channel.next_piece(request_id)).await {
+            Err(_) => Err(WorkerFailure::TimedOut(Duration::ZERO)),
+            Ok(Ok(piece)) => Ok(piece),
             Ok(Err(ChannelError::Closed)) => Err(self.closed_failure().await),
             Ok(Err(ChannelError::Violation(v))) => Err(v.into()),
         }

@@ -16,6 +16,11 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Longest header line ferric sends to a worker (large client-context or Cognito headers
 /// travel in it), newline excluded. ferric checks it before writing; workers accept it.
 pub const MAX_INVOKE_HEADER_BYTES: usize = 1024 * 1024;
+/// Largest payload of one `stream_chunk` frame: a streamed response of any size crosses in
+/// pieces of at most this much, so ferric's memory stays bounded whatever the stream's size.
+pub const MAX_STREAM_CHUNK_BYTES: usize = 1024 * 1024;
+/// The protocol features this ferric offers workers (in `FERRIC_PROTOCOL_FEATURES`).
+pub const FEATURES: &str = "streaming";
 
 /// A header line from a worker, before its payload (if any) has been read.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -48,16 +53,45 @@ pub enum WorkerHeader {
         xray_cause: Option<String>,
         len: u64,
     },
+    StreamStart {
+        id: String,
+        #[serde(default)]
+        content_type: Option<String>,
+    },
+    StreamChunk {
+        id: String,
+        len: u64,
+    },
+    StreamEnd {
+        id: String,
+    },
+    StreamError {
+        id: String,
+        error_type: String,
+        len: u64,
+    },
 }
 
 impl WorkerHeader {
     /// Payload length announced by this header (`None` when the frame has no payload).
     pub fn payload_len(&self) -> Option<u64> {
         match self {
-            WorkerHeader::Ready { .. } => None,
+            WorkerHeader::Ready { .. }
+            | WorkerHeader::StreamStart { .. }
+            | WorkerHeader::StreamEnd { .. } => None,
             WorkerHeader::InitError { len, .. }
             | WorkerHeader::Result { len, .. }
-            | WorkerHeader::Error { len, .. } => Some(*len),
+            | WorkerHeader::Error { len, .. }
+            | WorkerHeader::StreamChunk { len, .. }
+            | WorkerHeader::StreamError { len, .. } => Some(*len),
+        }
+    }
+
+    /// The largest payload this kind of frame may carry, given the configured limit.
+    fn payload_limit(&self, max_payload: usize) -> usize {
+        match self {
+            WorkerHeader::StreamChunk { .. } => MAX_STREAM_CHUNK_BYTES,
+            _ => max_payload,
         }
     }
 }
@@ -102,7 +136,29 @@ pub enum WorkerFrame {
         xray_cause: Option<String>,
         body: Bytes,
     },
+    /// A streamed response begins (its head, with the content type, is sent now).
+    StreamStart {
+        id: String,
+        content_type: String,
+    },
+    StreamChunk {
+        id: String,
+        body: Bytes,
+    },
+    /// The streamed response ended normally.
+    StreamEnd {
+        id: String,
+    },
+    /// The streamed response ended with an error (sent as HTTP trailers).
+    StreamError {
+        id: String,
+        error_type: String,
+        body: Bytes,
+    },
 }
+
+/// The content type of a streamed response when the worker names none (aws-lambda-ric's).
+pub const DEFAULT_STREAM_CONTENT_TYPE: &str = "application/octet-stream";
 
 impl WorkerFrame {
     /// Combine a header with the payload read after it.
@@ -139,6 +195,18 @@ impl WorkerFrame {
                 xray_cause,
                 body,
             },
+            WorkerHeader::StreamStart { id, content_type } => WorkerFrame::StreamStart {
+                id,
+                content_type: content_type
+                    .unwrap_or_else(|| DEFAULT_STREAM_CONTENT_TYPE.to_owned()),
+            },
+            WorkerHeader::StreamChunk { id, .. } => WorkerFrame::StreamChunk { id, body },
+            WorkerHeader::StreamEnd { id } => WorkerFrame::StreamEnd { id },
+            WorkerHeader::StreamError { id, error_type, .. } => WorkerFrame::StreamError {
+                id,
+                error_type,
+                body,
+            },
         }
     }
 
@@ -149,6 +217,23 @@ impl WorkerFrame {
             WorkerFrame::InitError { .. } => "init_error",
             WorkerFrame::Result { .. } => "result",
             WorkerFrame::Error { .. } => "error",
+            WorkerFrame::StreamStart { .. } => "stream_start",
+            WorkerFrame::StreamChunk { .. } => "stream_chunk",
+            WorkerFrame::StreamEnd { .. } => "stream_end",
+            WorkerFrame::StreamError { .. } => "stream_error",
+        }
+    }
+
+    /// The request id an answer frame names (None for `ready` and `init_error`).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            WorkerFrame::Ready { .. } | WorkerFrame::InitError { .. } => None,
+            WorkerFrame::Result { id, .. }
+            | WorkerFrame::Error { id, .. }
+            | WorkerFrame::StreamStart { id, .. }
+            | WorkerFrame::StreamChunk { id, .. }
+            | WorkerFrame::StreamEnd { id }
+            | WorkerFrame::StreamError { id, .. } => Some(id),
         }
     }
 }
@@ -162,7 +247,7 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
     #[error("{error}; the line began with {preview:?}")]
     BadHeader { error: HeaderError, preview: String },
-    #[error("the worker announced a {len}-byte payload, over the {max}-byte limit (FERRIC_MAX_FRAME_BYTES)")]
+    #[error("the worker announced a {len}-byte payload, over the {max}-byte limit (FERRIC_MAX_FRAME_BYTES; 1 MiB for a stream_chunk)")]
     TooLarge { len: u64, max: usize },
     #[error("the payload was not followed by a newline: the frame channel is out of sync")]
     MissingTerminator,
@@ -231,11 +316,9 @@ impl Decoder for FrameDecoder {
         let Some(len) = header.payload_len() else {
             return Ok(Some(WorkerFrame::from_parts(header, Bytes::new())));
         };
-        if len > self.max_payload as u64 {
-            return Err(FrameError::TooLarge {
-                len,
-                max: self.max_payload,
-            });
+        let max = header.payload_limit(self.max_payload);
+        if len > max as u64 {
+            return Err(FrameError::TooLarge { len, max });
         }
         let len = len as usize;
         if src.len() <= len {
@@ -469,6 +552,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn stream_frames_decode_and_chunks_are_bounded() {
+        let frames = decode_all(
+            b"{\"type\":\"stream_start\",\"id\":\"s\"}\n{\"type\":\"stream_chunk\",\"id\":\"s\",\"len\":3}\nab\n\n{\"type\":\"stream_error\",\"id\":\"s\",\"error_type\":\"E\",\"len\":2}\n{}\n{\"type\":\"stream_end\",\"id\":\"s\"}\n",
+            1 << 30,
+        );
+        let kinds: Vec<&str> = frames.iter().map(|f| f.as_ref().unwrap().kind()).collect();
+        assert_eq!(
+            kinds,
+            ["stream_start", "stream_chunk", "stream_error", "stream_end"]
+        );
+        assert!(
+            matches!(&frames[0], Ok(WorkerFrame::StreamStart { content_type, .. }) if content_type == DEFAULT_STREAM_CONTENT_TYPE)
+        );
+        assert!(
+            matches!(&frames[1], Ok(WorkerFrame::StreamChunk { body, .. }) if &body[..] == b"ab\n")
+        );
+        let mut d = FrameDecoder::new(1 << 30);
+        let mut buf =
+            BytesMut::from(&b"{\"type\":\"stream_chunk\",\"id\":\"s\",\"len\":1048577}\n"[..]);
+        assert!(matches!(
+            d.decode(&mut buf),
+            Err(FrameError::TooLarge {
+                max: MAX_STREAM_CHUNK_BYTES,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -109,12 +109,42 @@ impl Platform for FakePlatform {
         push(&self.log, format!("init_error {kind}"));
         self.answer()
     }
+
+    fn post_stream(&self, target: Target<'_>, content_type: &str) -> (ResponseStream, Posted) {
+        let (stream, mut rx) = ResponseStream::channel();
+        let (log, id) = (self.log.clone(), target.request_id.to_owned());
+        push(&log, format!("stream {id} {content_type}"));
+        let answer = self.answer();
+        let posted = async move {
+            while let Some(frame) = rx.recv().await {
+                match frame.into_data() {
+                    Ok(data) => push(
+                        &log,
+                        format!("chunk {id} {}", String::from_utf8_lossy(&data)),
+                    ),
+                    Err(frame) => {
+                        let trailers = frame.into_trailers().unwrap_or_default();
+                        let kind = trailers
+                            .get("lambda-runtime-function-error-type")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        push(&log, format!("trailers {id} {kind}"));
+                    }
+                }
+            }
+            push(&log, format!("stream end {id}"));
+            answer
+        };
+        (stream, Box::pin(posted))
+    }
 }
 
 /// What a fake worker does with one call.
 pub enum Call {
     Echo,
     Fail(WorkerFailure),
+    /// Start a streamed response, then hand over these pieces one by one.
+    Stream(Vec<Result<Piece, WorkerFailure>>),
 }
 
 /// What one start does.
@@ -134,6 +164,7 @@ pub struct FakeWorker {
     log: Log,
     n: u32,
     calls: VecDeque<Call>,
+    pieces: VecDeque<Result<Piece, WorkerFailure>>,
     served: u64,
 }
 
@@ -159,6 +190,7 @@ impl Workers for FakeWorkers {
                 log: self.log.clone(),
                 n,
                 calls: calls.into(),
+                pieces: VecDeque::new(),
                 served: 0,
             })),
             Some(Boot::InitError) => Ok(Start::InitError {
@@ -208,6 +240,23 @@ impl Handle for FakeWorker {
                 body: body.clone(),
             }),
             Call::Fail(failure) => Err(failure),
+            Call::Stream(pieces) => {
+                self.pieces = pieces.into();
+                Ok(Answer::Stream {
+                    content_type: "text/plain".into(),
+                })
+            }
+        }
+    }
+
+    async fn next_piece<'a>(
+        &'a mut self,
+        _request_id: &'a str,
+        _deadline: Instant,
+    ) -> Result<Piece, WorkerFailure> {
+        match self.pieces.pop_front() {
+            Some(piece) => piece,
+            None => Err(WorkerFailure::TimedOut(Duration::ZERO)),
         }
     }
 
@@ -238,4 +287,3 @@ impl Handle for FakeWorker {
         self.n as i32
     }
 }
-
