@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::handler::Language;
 use crate::worker::process::{sealed_file, FrameChannel, WorkerSpec};
+use crate::worker::protocol::FEATURES;
 
 include!(concat!(env!("OUT_DIR"), "/bundles.rs"));
 
@@ -25,6 +26,7 @@ pub const BUNDLE_FD: RawFd = 4;
 /// Variables ferric gives workers.
 pub mod vars {
     pub const PROTOCOL_FD: &str = "FERRIC_PROTOCOL_FD";
+    pub const PROTOCOL_FEATURES: &str = "FERRIC_PROTOCOL_FEATURES";
     pub const SHIM_FD: &str = "FERRIC_SHIM_FD";
     pub const SHIM_KEY: &str = "FERRIC_SHIM_KEY";
     pub const SHIM_CACHE: &str = "FERRIC_SHIM_CACHE";
@@ -133,6 +135,7 @@ impl Launcher {
             FrameChannel::Fd3 => "3",
         };
         env.push((vars::PROTOCOL_FD.into(), fd.into()));
+        env.push((vars::PROTOCOL_FEATURES.into(), FEATURES.into()));
         env.push((vars::TASK_ROOT.into(), self.task_root.clone().into()));
         env.extend(self.env.iter().map(|(k, v)| (k.into(), v.into())));
         if !self.handler.is_empty() {
@@ -239,6 +242,7 @@ mod tests {
         assert_eq!(spec.args, vec![OsString::from("-x")]);
         assert!(spec.inherit.is_empty());
         assert_eq!(env(&spec, vars::SHIM_FD), None);
+        assert_eq!(env(&spec, vars::PROTOCOL_FEATURES), Some("streaming"));
         assert_eq!(env(&spec, vars::PROTOCOL_FD), Some("1"));
     }
 
