@@ -118,6 +118,7 @@ fn sandbox(config: &Config, env: Vec<(String, String)>) -> Sandbox {
             cache_dir: config.cache_dir.clone(),
             max_frame_bytes: config.max_frame_bytes,
             env,
+            wrapper: config.exec_wrapper.clone(),
         },
         init_timeout: config.init_timeout,
         policy: Policy {

@@ -33,6 +33,7 @@ pub mod env {
     pub const MAX_INVOCATIONS: &str = "FERRIC_MAX_INVOCATIONS";
     pub const MAX_RSS_MB: &str = "FERRIC_MAX_RSS_MB";
     pub const TMPDIR: &str = "TMPDIR";
+    pub const EXEC_WRAPPER: &str = "AWS_LAMBDA_EXEC_WRAPPER";
 }
 
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -126,6 +127,8 @@ pub struct Config {
     /// Where the shims' compiled code is cached (`FERRIC_CACHE_DIR`, else under TMPDIR).
     pub cache_dir: PathBuf,
     pub log_level: tracing::Level,
+    /// `AWS_LAMBDA_EXEC_WRAPPER`: a program every worker is started through.
+    pub exec_wrapper: Option<PathBuf>,
 }
 
 /// A configuration mistake the user can fix.
@@ -263,6 +266,7 @@ impl Config {
                     v.parse().ok()
                 })?
                 .unwrap_or(tracing::Level::INFO),
+            exec_wrapper: s.raw(env::EXEC_WRAPPER).map(PathBuf::from),
             init_timeout: limits.init_timeout,
             max_frame_bytes: limits.max_frame_bytes,
             function_timeout: limits.function_timeout,

@@ -51,17 +51,18 @@ impl Emulator {
 
     async fn invoke_route(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path();
-        let streaming =
-            match (req.method(), path) {
-                (&Method::POST, INVOKE_PATH) => false,
-                (&Method::POST, STREAM_INVOKE_PATH) => true,
-                _ => return respond(
+        let streaming = match (req.method(), path) {
+            (&Method::POST, INVOKE_PATH) => false,
+            (&Method::POST, STREAM_INVOKE_PATH) => true,
+            _ => {
+                return respond(
                     StatusCode::NOT_FOUND,
                     format!(
                         "404 page not found: use POST {INVOKE_PATH} (or {STREAM_INVOKE_PATH})\n"
                     ),
-                ),
-            };
+                )
+            }
+        };
         let request = match invoke_request(req).await {
             Ok(request) => request,
             Err(response) => return response,

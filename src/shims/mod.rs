@@ -54,6 +54,16 @@ pub struct Launcher {
     pub max_frame_bytes: usize,
     /// Extra environment (the emulator's RIE defaults).
     pub env: Vec<(String, String)>,
+    /// `AWS_LAMBDA_EXEC_WRAPPER`: every worker starts as `WRAPPER <its command line>`.
+    pub wrapper: Option<PathBuf>,
+}
+
+/// Why `AWS_LAMBDA_EXEC_WRAPPER` cannot run: what is wrong and the exit status Lambda's
+/// runtimes give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrapperProblem {
+    pub problem: &'static str,
+    pub code: i32,
 }
 
 /// One sealed bundle file per language, made when the first worker of that language starts.
@@ -99,6 +109,25 @@ impl Launcher {
         }
     }
 
+    /// Whether the exec wrapper, if any, can be run (a file with an execute bit).
+    pub fn check_wrapper(&self) -> Result<(), WrapperProblem> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(wrapper) = &self.wrapper else {
+            return Ok(());
+        };
+        match std::fs::metadata(wrapper) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+            Ok(m) if m.is_file() => Err(WrapperProblem {
+                problem: "is not executable",
+                code: 126,
+            }),
+            _ => Err(WrapperProblem {
+                problem: "does not exist",
+                code: 127,
+            }),
+        }
+    }
+
     /// How to start one worker.
     pub fn spec(&self) -> std::io::Result<WorkerSpec> {
         let handler = OsString::from(&self.handler);
@@ -141,6 +170,15 @@ impl Launcher {
         if !self.handler.is_empty() {
             env.push((vars::HANDLER.into(), self.handler.clone().into()));
         }
+        let (program, args) = match &self.wrapper {
+            None => (program, args),
+            Some(wrapper) => {
+                let mut wrapped = Vec::with_capacity(args.len() + 1);
+                wrapped.push(program.into_os_string());
+                wrapped.extend(args);
+                (wrapper.clone(), wrapped)
+            }
+        };
         Ok(WorkerSpec {
             program,
             args,
@@ -175,6 +213,7 @@ pub fn prepare_python(python: &Path, cache_dir: &Path) -> std::io::Result<tokio:
         cache_dir: cache_dir.to_owned(),
         max_frame_bytes: 1024,
         env: Vec::new(),
+        wrapper: None,
     };
     let mut spec = launcher.spec()?;
     spec.args.truncate(2); // `-c BOOT`: no handler
@@ -198,6 +237,7 @@ mod tests {
             cache_dir: "/opt/cache".into(),
             max_frame_bytes: 1 << 20,
             env: vec![("AWS_REGION".into(), "us-east-1".into())],
+            wrapper: None,
         }
     }
 
@@ -244,6 +284,34 @@ mod tests {
         assert_eq!(env(&spec, vars::SHIM_FD), None);
         assert_eq!(env(&spec, vars::PROTOCOL_FEATURES), Some("streaming"));
         assert_eq!(env(&spec, vars::PROTOCOL_FD), Some("1"));
+    }
+
+    #[test]
+    fn an_exec_wrapper_runs_the_worker_s_whole_command_line() {
+        let mut l = launcher(WorkerKind::Shim(Language::Python));
+        let plain = l.spec().unwrap();
+        l.wrapper = Some("/opt/otel-instrument".into());
+        let wrapped = l.spec().unwrap();
+        assert_eq!(wrapped.program, PathBuf::from("/opt/otel-instrument"));
+        assert_eq!(wrapped.args[0], "/usr/bin/python3");
+        assert_eq!(&wrapped.args[1..], &plain.args[..]);
+        assert_eq!(
+            wrapped.inherit.len(),
+            1,
+            "the bundle still reaches the worker"
+        );
+        assert_eq!(
+            l.check_wrapper(),
+            Err(WrapperProblem {
+                problem: "does not exist",
+                code: 127
+            })
+        );
+        let plain_file = tempfile::NamedTempFile::new().unwrap();
+        l.wrapper = Some(plain_file.path().into());
+        assert_eq!(l.check_wrapper().unwrap_err().code, 126);
+        l.wrapper = Some("/bin/sh".into());
+        assert_eq!(l.check_wrapper(), Ok(()));
     }
 
     #[test]

@@ -73,6 +73,16 @@ impl Workers for ProcessWorkers {
     type Worker = Worker;
 
     async fn start(&mut self) -> Result<Start<Worker>, StartFailure> {
+        if let (Err(p), Some(path)) = (self.launcher.check_wrapper(), &self.launcher.wrapper) {
+            return Err(StartFailure {
+                failure: WorkerFailure::Wrapper {
+                    path: path.display().to_string(),
+                    problem: p.problem,
+                    code: p.code,
+                },
+                tail: String::new(),
+            });
+        }
         let spec = self.launcher.spec().map_err(|source| StartFailure {
             failure: WorkerFailure::Spawn {
                 program: self.launcher.interpreter.display().to_string(),

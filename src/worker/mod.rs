@@ -79,6 +79,16 @@ pub enum WorkerFailure {
     },
     #[error("{}", describe_exit(*.0))]
     Exited(ExitStatus),
+    /// `AWS_LAMBDA_EXEC_WRAPPER` names no usable program: Lambda's runtimes exit 127 (missing)
+    /// or 126 (not executable) here.
+    #[error(
+        "Runtime exited with error: exit status {code}: AWS_LAMBDA_EXEC_WRAPPER={path} {problem}"
+    )]
+    Wrapper {
+        path: String,
+        problem: &'static str,
+        code: i32,
+    },
     #[error("the worker did not answer within {0:?}")]
     TimedOut(Duration),
     #[error("the worker broke the frame protocol: {0}")]
@@ -90,7 +100,7 @@ impl WorkerFailure {
     pub fn error_type(&self) -> &'static str {
         match self {
             WorkerFailure::Spawn { .. } => error_type::ENTRYPOINT,
-            WorkerFailure::Exited(_) => error_type::EXIT,
+            WorkerFailure::Exited(_) | WorkerFailure::Wrapper { .. } => error_type::EXIT,
             WorkerFailure::TimedOut(_) => error_type::TIMEOUT,
             WorkerFailure::Protocol(_) => error_type::PROTOCOL,
         }
