@@ -129,6 +129,8 @@ fn sandbox(config: &Config, env: Vec<(String, String)>) -> Sandbox {
                 max_rss_mb: config.max_rss_mb,
             },
             sweep_orphans: config.concurrency <= 1,
+            snap_start: config.snap_start,
+            hook_timeout: config.init_timeout,
         },
         lanes: config.concurrency,
         register_extension: config.register_extension,
@@ -157,10 +159,20 @@ fn shutdown_signal() -> watch::Receiver<bool> {
 }
 
 fn exit_for(result: Result<(), RunError>) -> ExitCode {
+    use crate::worker::protocol::Phase;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // Already logged and reported to the Runtime API.
         Err(RunError::InitFailed { .. }) => ExitCode::from(1),
+        // The exit statuses awslambdaric uses for failed SnapStart hooks.
+        Err(RunError::Hooks {
+            phase: Phase::BeforeSnapshot,
+            ..
+        }) => ExitCode::from(64),
+        Err(RunError::Hooks {
+            phase: Phase::AfterRestore,
+            ..
+        }) => ExitCode::from(65),
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::from(1)
@@ -168,17 +180,37 @@ fn exit_for(result: Result<(), RunError>) -> ExitCode {
     }
 }
 
-/// The local environment RIE would give the function, for what the process lacks.
-fn local_environment() -> Vec<(String, String)> {
-    rie_environment(&|k| std::env::var(k).ok())
+/// The local environment RIE would give the function, for what the process lacks (and the
+/// SnapStart initialisation type when the snapshot is simulated).
+fn local_environment(config: &Config) -> Vec<(String, String)> {
+    let mut env = rie_environment(&|k| std::env::var(k).ok());
+    if config.simulate_snapstart {
+        env.push((
+            crate::config::env::INITIALIZATION_TYPE.into(),
+            "snap-start".into(),
+        ));
+    }
+    env
+}
+
+/// A sandbox for local modes: RIE's environment, and SnapStart when it is simulated.
+fn local_sandbox(config: &Config) -> Sandbox {
+    let mut sandbox = sandbox(config, local_environment(config));
+    sandbox.policy.snap_start |= config.simulate_snapstart;
+    sandbox
+}
+
+fn emulator_options(config: &Config) -> EmulatorOptions {
+    let mut options = EmulatorOptions::new(&config.function_name, config.function_timeout);
+    options.snap_start = config.simulate_snapstart || config.snap_start;
+    options
 }
 
 /// Serve the RIE invoke endpoint on `FERRIC_LISTEN` until SIGTERM/SIGINT. A runtime whose init
 /// failed is started again on the next invoke, as RIE does, so a fixed handler is picked up
 /// without restarting ferric.
 async fn serve(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
-    let options = EmulatorOptions::new(&config.function_name, config.function_timeout);
-    let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), options)
+    let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), emulator_options(config))
         .await
         .context("starting the built-in Runtime API")?;
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
@@ -189,7 +221,7 @@ async fn serve(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Resu
         "serving {} at http://{}{INVOKE_PATH} (no AWS_LAMBDA_RUNTIME_API: built-in emulator)",
         config.handler, config.listen
     );
-    let sandbox = sandbox(config, local_environment());
+    let sandbox = local_sandbox(config);
     let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT);
     loop {
         let result = sandbox.run(&api, shutdown.clone()).await;
@@ -269,11 +301,10 @@ async fn copy_stream(
 /// answer as it arrives).
 async fn invoke_once(config: &Config, event: Option<&str>) -> anyhow::Result<ExitCode> {
     let body = read_event(event)?;
-    let options = EmulatorOptions::new(&config.function_name, config.function_timeout);
-    let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), options).await?;
+    let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), emulator_options(config)).await?;
     let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut sandbox = sandbox(config, local_environment());
+    let mut sandbox = local_sandbox(config);
     sandbox.lanes = 1;
     let runtime = tokio::spawn(async move { sandbox.run(&api, stop_rx).await });
     let result = emulator

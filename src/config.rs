@@ -34,6 +34,8 @@ pub mod env {
     pub const MAX_RSS_MB: &str = "FERRIC_MAX_RSS_MB";
     pub const TMPDIR: &str = "TMPDIR";
     pub const EXEC_WRAPPER: &str = "AWS_LAMBDA_EXEC_WRAPPER";
+    pub const INITIALIZATION_TYPE: &str = "AWS_LAMBDA_INITIALIZATION_TYPE";
+    pub const SNAPSTART: &str = "FERRIC_SNAPSTART";
 }
 
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -129,6 +131,10 @@ pub struct Config {
     pub log_level: tracing::Level,
     /// `AWS_LAMBDA_EXEC_WRAPPER`: a program every worker is started through.
     pub exec_wrapper: Option<PathBuf>,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`: this sandbox is being snapshotted.
+    pub snap_start: bool,
+    /// `FERRIC_SNAPSTART`: the built-in emulator simulates a snapshot and its restore.
+    pub simulate_snapstart: bool,
 }
 
 /// A configuration mistake the user can fix.
@@ -267,6 +273,8 @@ impl Config {
                 })?
                 .unwrap_or(tracing::Level::INFO),
             exec_wrapper: s.raw(env::EXEC_WRAPPER).map(PathBuf::from),
+            snap_start: s.raw(env::INITIALIZATION_TYPE).as_deref() == Some("snap-start"),
+            simulate_snapstart: s.switch(env::SNAPSTART, false)?,
             init_timeout: limits.init_timeout,
             max_frame_bytes: limits.max_frame_bytes,
             function_timeout: limits.function_timeout,

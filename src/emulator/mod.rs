@@ -64,6 +64,9 @@ const STREAM_QUEUE: usize = 4;
 pub struct EmulatorOptions {
     pub function_timeout: Duration,
     pub function_arn: String,
+    /// Serve SnapStart's `/runtime/restore/*` routes (RAPID has them only for SnapStart): the
+    /// "snapshot" is taken and restored at once.
+    pub snap_start: bool,
 }
 
 impl EmulatorOptions {
@@ -71,6 +74,7 @@ impl EmulatorOptions {
         EmulatorOptions {
             function_timeout,
             function_arn: format!("arn:aws:lambda:us-east-1:012345678912:function:{function_name}"),
+            snap_start: false,
         }
     }
 }
@@ -286,6 +290,13 @@ impl Emulator {
         };
         if method == Method::GET && rest == "invocation/next" {
             return self.next().await;
+        }
+        if rest.starts_with("restore/") && !self.inner.options.snap_start {
+            return api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint");
+        }
+        if method == Method::GET && rest == "restore/next" {
+            info!("SnapStart (simulated): the snapshot is taken and restored now");
+            return respond(StatusCode::OK, Bytes::new());
         }
         if method != Method::POST {
             return api_error(

@@ -121,6 +121,11 @@ impl HttpClient {
         }
     }
 
+    /// Forget the kept-alive connections (they do not survive a SnapStart snapshot).
+    pub fn reset(&self) {
+        self.idle().clear();
+    }
+
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Sender>> {
         // The stack holds no invariant a panic could break.
         self.idle.lock().unwrap_or_else(|p| p.into_inner())

@@ -231,6 +231,33 @@ impl RuntimeApi {
         self.post("POST /runtime/init/error", req).await
     }
 
+    /// `GET /runtime/restore/next` (no timeout: it returns when a snapshot is restored), then a
+    /// fresh set of connections, as the old ones did not survive the snapshot.
+    pub async fn restore_next(&self) -> Result<(), ApiError> {
+        const EP: &str = "GET /runtime/restore/next";
+        let req = requests::restore_next(&self.user_agent);
+        let answer = self
+            .http
+            .send(req, None, Reuse::No)
+            .await
+            .map_err(transport(EP))?;
+        self.http.reset();
+        if !answer.status.is_success() {
+            return Err(ApiError::Status {
+                endpoint: EP,
+                status: answer.status,
+                body: lossy(&answer.body),
+            });
+        }
+        Ok(())
+    }
+
+    /// `POST /runtime/restore/error`.
+    pub async fn post_restore_error(&self, error: ErrorPost) -> Result<PostOutcome, ApiError> {
+        let req = requests::restore_error(&self.user_agent, error);
+        self.post("POST /runtime/restore/error", req).await
+    }
+
     /// Register a no-op internal extension (subscribed to no events) so that the platform
     /// sends SIGTERM before shutdown.
     pub async fn register_extension(&self, name: &str) -> Result<Registration, ApiError> {

@@ -9,6 +9,8 @@ use super::invocation::headers as next_headers;
 pub const API_VERSION: &str = "2018-06-01";
 pub const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
 pub const INIT_ERROR_PATH: &str = "/2018-06-01/runtime/init/error";
+pub const RESTORE_NEXT_PATH: &str = "/2018-06-01/runtime/restore/next";
+pub const RESTORE_ERROR_PATH: &str = "/2018-06-01/runtime/restore/error";
 pub const EXTENSION_REGISTER_PATH: &str = "/2020-01-01/extension/register";
 pub const EXTENSION_NEXT_PATH: &str = "/2020-01-01/extension/event/next";
 
@@ -183,6 +185,23 @@ pub fn init_error(user_agent: &HeaderValue, error: ErrorPost) -> Request<Bytes> 
     request(Method::POST, INIT_ERROR_PATH.to_owned(), h, error.body)
 }
 
+/// `GET /runtime/restore/next` (SnapStart: returns once the snapshot has been restored).
+pub fn restore_next(user_agent: &HeaderValue) -> Request<Bytes> {
+    request(
+        Method::GET,
+        RESTORE_NEXT_PATH.to_owned(),
+        base(user_agent),
+        Bytes::new(),
+    )
+}
+
+/// `POST /runtime/restore/error` (SnapStart: an after-restore hook failed).
+pub fn restore_error(user_agent: &HeaderValue, error: ErrorPost) -> Request<Bytes> {
+    let mut h = base(user_agent);
+    add_error_headers(&mut h, &error);
+    request(Method::POST, RESTORE_ERROR_PATH.to_owned(), h, error.body)
+}
+
 /// `POST /2020-01-01/extension/register` for an internal extension subscribed to no events.
 pub fn register_extension(user_agent: &HeaderValue, name: &str) -> Request<Bytes> {
     let mut h = base(user_agent);
@@ -300,6 +319,26 @@ mod tests {
         let req = error(&ua(), TARGET, post);
         assert_eq!(header(&req, names::ERROR_TYPE), Some("Runtime.X"));
         assert!(header(&req, names::XRAY_CAUSE).is_none());
+    }
+
+    #[test]
+    fn snapstart_requests() {
+        let req = restore_next(&ua());
+        assert_eq!(
+            (req.method(), req.uri().path()),
+            (&Method::GET, RESTORE_NEXT_PATH)
+        );
+        let post = ErrorPost {
+            body: Bytes::from_static(b"{}"),
+            error_type: Some("Runtime.AfterRestoreError".into()),
+            xray_cause: None,
+        };
+        let req = restore_error(&ua(), post);
+        assert_eq!(req.uri().path(), RESTORE_ERROR_PATH);
+        assert_eq!(
+            header(&req, names::ERROR_TYPE),
+            Some("Runtime.AfterRestoreError")
+        );
     }
 
     #[test]

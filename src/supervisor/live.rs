@@ -14,7 +14,8 @@ use crate::lambda::{
     ApiError, ErrorPost, Next, PostOutcome, Posted, ResponseStream, RuntimeApi, Target,
 };
 use crate::shims::Launcher;
-use crate::worker::{Answer, Piece, StartFailure, Started, Worker, WorkerFailure};
+use crate::worker::protocol::Phase;
+use crate::worker::{Answer, Hooks, Piece, StartFailure, Started, Worker, WorkerFailure};
 
 impl Platform for RuntimeApi {
     fn next(&self) -> impl Future<Output = Result<Next, ApiError>> + Send {
@@ -47,6 +48,17 @@ impl Platform for RuntimeApi {
 
     fn post_stream(&self, target: Target<'_>, content_type: &str) -> (ResponseStream, Posted) {
         RuntimeApi::post_stream(self, target, content_type)
+    }
+
+    fn restore_next(&self) -> impl Future<Output = Result<(), ApiError>> + Send {
+        RuntimeApi::restore_next(self)
+    }
+
+    fn post_restore_error(
+        &self,
+        post: ErrorPost,
+    ) -> impl Future<Output = Result<PostOutcome, ApiError>> + Send {
+        RuntimeApi::post_restore_error(self, post)
     }
 }
 
@@ -156,6 +168,14 @@ impl Handle for Worker {
         deadline: Instant,
     ) -> impl Future<Output = Result<Piece, WorkerFailure>> + Send + 'a {
         Worker::next_piece(self, request_id, deadline)
+    }
+
+    fn hooks(
+        &mut self,
+        phase: Phase,
+        limit: Duration,
+    ) -> impl Future<Output = Result<Hooks, WorkerFailure>> + Send {
+        Worker::hooks(self, phase, limit)
     }
 
     fn drain_logs(&self) -> impl Future<Output = ()> + Send {

@@ -13,6 +13,7 @@ pub mod lanes;
 pub mod live;
 mod report;
 mod slot;
+mod snapstart;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -27,8 +28,9 @@ use tracing::{debug, error, info, warn};
 use crate::handler::Language;
 use crate::lambda::invocation::{epoch_ms, Invocation};
 use crate::lambda::{ApiError, ErrorPost, Next, PostOutcome, Posted, ResponseStream, Target};
+use crate::worker::protocol::Phase;
 use crate::worker::protocol::{encode_invoke_header, InvokeFrame};
-use crate::worker::{Answer, Piece, StartFailure, WorkerFailure};
+use crate::worker::{Answer, Hooks, Piece, StartFailure, WorkerFailure};
 pub use slot::Recycling;
 use slot::{Slot, Vacancy};
 
@@ -59,6 +61,12 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// A streamed response: chunks go into the stream; the future (polled meanwhile) is the
     /// platform's answer once it ended.
     fn post_stream(&self, target: Target<'_>, content_type: &str) -> (ResponseStream, Posted);
+    /// SnapStart: wait until the snapshot is restored.
+    fn restore_next(&self) -> impl Future<Output = Result<(), ApiError>> + Send;
+    fn post_restore_error(
+        &self,
+        post: ErrorPost,
+    ) -> impl Future<Output = Result<PostOutcome, ApiError>> + Send;
 }
 
 /// How a worker's start ended.
@@ -101,6 +109,12 @@ pub trait Handle: Send + 'static {
         request_id: &'a str,
         deadline: Instant,
     ) -> impl Future<Output = Result<Piece, WorkerFailure>> + Send + 'a;
+    /// Run one phase of SnapStart's runtime hooks (Done at once if the worker has none).
+    fn hooks(
+        &mut self,
+        phase: Phase,
+        limit: Duration,
+    ) -> impl Future<Output = Result<Hooks, WorkerFailure>> + Send;
     /// Forward what the worker logged so far (its lines precede its answer).
     fn drain_logs(&self) -> impl Future<Output = ()> + Send;
     /// Ask a worker past its deadline to dump its stacks into the log.
@@ -123,6 +137,9 @@ pub enum RunError {
     RespawnFailed { last: String },
     #[error("a lane stopped unexpectedly: {0}")]
     LaneCrashed(String),
+    /// A SnapStart runtime hook failed (reported to the Runtime API).
+    #[error("the {} hooks failed ({error_type}); reported to the Runtime API", phase.name())]
+    Hooks { phase: Phase, error_type: String },
     #[error(transparent)]
     Api(#[from] ApiError),
 }
@@ -139,6 +156,11 @@ pub struct Policy {
     /// where every orphan comes from that lane's worker; with several lanes an orphan cannot be
     /// traced to its worker, so they are ended when ferric stops.
     pub sweep_orphans: bool,
+    /// SnapStart (`AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`): run the before-snapshot hooks,
+    /// wait for `/restore/next`, run the after-restore hooks, then serve.
+    pub snap_start: bool,
+    /// How long one phase of runtime hooks may take.
+    pub hook_timeout: Duration,
 }
 
 /// One worker at a time, polling `/next` on its own.
@@ -166,7 +188,11 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), RunError> {
         let (first, ()) = tokio::join!(self.init(), ready_to_poll);
-        let mut slot = Slot::Ready(first?);
+        let mut first = first?;
+        if self.policy.snap_start {
+            first = self.snapshot(first).await?;
+        }
+        let mut slot = Slot::Ready(first);
         tokio::pin!(shutdown);
         loop {
             slot = match slot {

@@ -137,17 +137,26 @@ pub enum Piece {
     },
 }
 
+/// How a phase of runtime hooks ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hooks {
+    Done,
+    /// A hook failed: the error JSON to report, and its type.
+    Failed {
+        error_type: String,
+        body: Bytes,
+    },
+}
+
 /// How a worker's handshake ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hello {
     Ready {
         executable: Option<String>,
+        features: Vec<String>,
     },
     /// A structured init error; the worker exits on its own after sending it.
-    InitError {
-        error_type: String,
-        body: Bytes,
-    },
+    InitError { error_type: String, body: Bytes },
 }
 
 /// The frame exchange with one worker: frames in on `R`, frames out on `W`.
@@ -175,7 +184,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
             Ok(WorkerFrame::Ready { protocol, .. }) if protocol != PROTOCOL_VERSION => {
                 Err(ChannelError::Violation(Violation::Version(protocol)))
             }
-            Ok(WorkerFrame::Ready { executable, .. }) => Ok(Hello::Ready { executable }),
+            Ok(WorkerFrame::Ready {
+                executable,
+                features,
+                ..
+            }) => Ok(Hello::Ready {
+                executable,
+                features,
+            }),
             Ok(WorkerFrame::InitError { error_type, body }) => {
                 Ok(Hello::InitError { error_type, body })
             }
@@ -252,6 +268,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
         }
     }
 
+    /// Ask the worker to run one phase of its runtime hooks.
+    pub async fn hooks(&mut self, phase: protocol::Phase) -> Result<Hooks, ChannelError> {
+        let sent = async {
+            self.input.write_all(&phase.frame()).await?;
+            self.input.flush().await
+        };
+        if sent.await.is_err() {
+            return Err(ChannelError::Closed);
+        }
+        match self.read().await? {
+            WorkerFrame::HooksDone { phase: p } if p == phase.name() => Ok(Hooks::Done),
+            WorkerFrame::HooksError {
+                phase: p,
+                error_type,
+                body,
+            } if p == phase.name() => Ok(Hooks::Failed { error_type, body }),
+            other => Err(ChannelError::Violation(Violation::Unexpected(other.kind()))),
+        }
+    }
+
     /// Ask the worker to run its exit hooks and exit.
     pub async fn send_shutdown(&mut self) -> std::io::Result<()> {
         self.input.write_all(protocol::SHUTDOWN_FRAME).await?;
@@ -279,6 +315,7 @@ pub struct Worker {
     pid: i32,
     logs: LogPump,
     executable: Option<String>,
+    features: Vec<String>,
     invocations: u64,
     /// Its tree was ended by [`Worker::kill`] or [`Worker::shutdown`].
     ended: bool,
@@ -334,12 +371,17 @@ impl Worker {
             pid: spawned.pid,
             logs,
             executable: None,
+            features: Vec::new(),
             invocations: 0,
             ended: false,
         };
         let failure = match timeout(init_timeout, worker.channel.hello()).await {
-            Ok(Ok(Hello::Ready { executable })) => {
+            Ok(Ok(Hello::Ready {
+                executable,
+                features,
+            })) => {
                 worker.executable = executable;
+                worker.features = features;
                 return Ok(Started::Ready(Box::new(worker)));
             }
             Ok(Ok(Hello::InitError { error_type, body })) => {
@@ -394,6 +436,24 @@ impl Worker {
         match timeout_at(deadline, self.channel.next_piece(request_id)).await {
             Err(_) => Err(WorkerFailure::TimedOut(Duration::ZERO)),
             Ok(Ok(piece)) => Ok(piece),
+            Ok(Err(ChannelError::Closed)) => Err(self.closed_failure().await),
+            Ok(Err(ChannelError::Violation(v))) => Err(v.into()),
+        }
+    }
+
+    /// Run one phase of the worker's runtime hooks (none when it does not offer them), within
+    /// `limit`.
+    pub async fn hooks(
+        &mut self,
+        phase: protocol::Phase,
+        limit: Duration,
+    ) -> Result<Hooks, WorkerFailure> {
+        if !self.features.iter().any(|f| f == protocol::HOOKS_FEATURE) {
+            return Ok(Hooks::Done);
+        }
+        match timeout(limit, self.channel.hooks(phase)).await {
+            Err(_) => Err(WorkerFailure::TimedOut(limit)),
+            Ok(Ok(hooks)) => Ok(hooks),
             Ok(Err(ChannelError::Closed)) => Err(self.closed_failure().await),
             Ok(Err(ChannelError::Violation(v))) => Err(v.into()),
         }
@@ -525,7 +585,8 @@ mod tests {
         assert_eq!(
             ch.hello().await.unwrap(),
             Hello::Ready {
-                executable: Some("/usr/bin/python3".into())
+                executable: Some("/usr/bin/python3".into()),
+                features: vec![],
             }
         );
         let (mut ch, mut out, _input) = pair();

@@ -34,8 +34,19 @@ pub enum WorkerHeader {
         runtime: Option<String>,
         #[serde(default)]
         executable: Option<String>,
+        /// Optional frames the worker understands (`hooks`: SnapStart's runtime hooks).
+        #[serde(default)]
+        features: Vec<String>,
     },
     InitError {
+        error_type: String,
+        len: u64,
+    },
+    HooksDone {
+        phase: String,
+    },
+    HooksError {
+        phase: String,
         error_type: String,
         len: u64,
     },
@@ -77,9 +88,11 @@ impl WorkerHeader {
     pub fn payload_len(&self) -> Option<u64> {
         match self {
             WorkerHeader::Ready { .. }
+            | WorkerHeader::HooksDone { .. }
             | WorkerHeader::StreamStart { .. }
             | WorkerHeader::StreamEnd { .. } => None,
             WorkerHeader::InitError { len, .. }
+            | WorkerHeader::HooksError { len, .. }
             | WorkerHeader::Result { len, .. }
             | WorkerHeader::Error { len, .. }
             | WorkerHeader::StreamChunk { len, .. }
@@ -120,8 +133,19 @@ pub enum WorkerFrame {
         protocol: u32,
         executable: Option<String>,
         runtime: Option<String>,
+        features: Vec<String>,
     },
     InitError {
+        error_type: String,
+        body: Bytes,
+    },
+    /// The runtime hooks of a phase ran.
+    HooksDone {
+        phase: String,
+    },
+    /// A runtime hook failed: `body` is the error JSON to report.
+    HooksError {
+        phase: String,
         error_type: String,
         body: Bytes,
     },
@@ -168,15 +192,25 @@ impl WorkerFrame {
                 protocol,
                 executable,
                 runtime,
+                features,
                 ..
             } => WorkerFrame::Ready {
                 protocol,
                 executable,
                 runtime,
+                features,
             },
             WorkerHeader::InitError { error_type, .. } => {
                 WorkerFrame::InitError { error_type, body }
             }
+            WorkerHeader::HooksDone { phase } => WorkerFrame::HooksDone { phase },
+            WorkerHeader::HooksError {
+                phase, error_type, ..
+            } => WorkerFrame::HooksError {
+                phase,
+                error_type,
+                body,
+            },
             WorkerHeader::Result {
                 id, content_type, ..
             } => WorkerFrame::Result {
@@ -215,6 +249,8 @@ impl WorkerFrame {
         match self {
             WorkerFrame::Ready { .. } => "ready",
             WorkerFrame::InitError { .. } => "init_error",
+            WorkerFrame::HooksDone { .. } => "hooks_done",
+            WorkerFrame::HooksError { .. } => "hooks_error",
             WorkerFrame::Result { .. } => "result",
             WorkerFrame::Error { .. } => "error",
             WorkerFrame::StreamStart { .. } => "stream_start",
@@ -227,7 +263,10 @@ impl WorkerFrame {
     /// The request id an answer frame names (None for `ready` and `init_error`).
     pub fn id(&self) -> Option<&str> {
         match self {
-            WorkerFrame::Ready { .. } | WorkerFrame::InitError { .. } => None,
+            WorkerFrame::Ready { .. }
+            | WorkerFrame::InitError { .. }
+            | WorkerFrame::HooksDone { .. }
+            | WorkerFrame::HooksError { .. } => None,
             WorkerFrame::Result { id, .. }
             | WorkerFrame::Error { id, .. }
             | WorkerFrame::StreamStart { id, .. }
@@ -385,6 +424,30 @@ pub const PAYLOAD_TERMINATOR: &[u8] = b"\n";
 /// The shutdown frame.
 pub const SHUTDOWN_FRAME: &[u8] = b"{\"type\":\"shutdown\"}\n";
 
+/// The worker feature that says it runs SnapStart's runtime hooks.
+pub const HOOKS_FEATURE: &str = "hooks";
+
+/// When runtime hooks run (SnapStart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    BeforeSnapshot,
+    AfterRestore,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::BeforeSnapshot => "before_snapshot",
+            Phase::AfterRestore => "after_restore",
+        }
+    }
+
+    /// The frame that asks a worker to run this phase's hooks.
+    pub fn frame(self) -> Vec<u8> {
+        format!("{{\"type\":\"hooks\",\"phase\":\"{}\"}}\n", self.name()).into_bytes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +532,14 @@ mod tests {
         assert!(matches!(err, Ok(WorkerHeader::Error { .. })));
         let init = parse_header(br#"{"type":"init_error","error_type":"Runtime.X","len":5}"#);
         assert!(matches!(init, Ok(WorkerHeader::InitError { len: 5, .. })));
+        let ready = parse_header(br#"{"type":"ready","protocol":1,"features":["hooks"]}"#);
+        assert!(matches!(ready, Ok(WorkerHeader::Ready { features, .. }) if features == ["hooks"]));
+        let done = parse_header(br#"{"type":"hooks_done","phase":"after_restore"}"#);
+        assert!(matches!(done, Ok(WorkerHeader::HooksDone { .. })));
+        assert_eq!(
+            Phase::BeforeSnapshot.frame(),
+            b"{\"type\":\"hooks\",\"phase\":\"before_snapshot\"}\n"
+        );
     }
 
     #[test]

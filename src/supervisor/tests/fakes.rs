@@ -7,6 +7,8 @@ use http::{HeaderMap, StatusCode};
 
 use crate::lambda::http::HttpError;
 use crate::supervisor::*;
+use crate::worker::protocol::Phase;
+use crate::worker::Hooks;
 
 /// What happened, in order, across the platform and the workers.
 pub type Log = Arc<Mutex<Vec<String>>>;
@@ -110,6 +112,17 @@ impl Platform for FakePlatform {
         self.answer()
     }
 
+    async fn restore_next(&self) -> Result<(), ApiError> {
+        push(&self.log, "restore_next");
+        Ok(())
+    }
+
+    async fn post_restore_error(&self, post: ErrorPost) -> Result<PostOutcome, ApiError> {
+        let kind = post.error_type.unwrap_or_default();
+        push(&self.log, format!("restore_error {kind}"));
+        self.answer()
+    }
+
     fn post_stream(&self, target: Target<'_>, content_type: &str) -> (ResponseStream, Posted) {
         let (stream, mut rx) = ResponseStream::channel();
         let (log, id) = (self.log.clone(), target.request_id.to_owned());
@@ -158,6 +171,8 @@ pub struct FakeWorkers {
     log: Log,
     boots: VecDeque<Boot>,
     started: u32,
+    /// Workers whose hooks of this phase fail.
+    pub failing_hooks: Option<Phase>,
 }
 
 pub struct FakeWorker {
@@ -166,6 +181,7 @@ pub struct FakeWorker {
     calls: VecDeque<Call>,
     pieces: VecDeque<Result<Piece, WorkerFailure>>,
     served: u64,
+    pub failing_hooks: Option<Phase>,
 }
 
 impl FakeWorkers {
@@ -174,6 +190,7 @@ impl FakeWorkers {
             log: log.clone(),
             boots: boots.into(),
             started: 0,
+            failing_hooks: None,
         }
     }
 }
@@ -192,6 +209,7 @@ impl Workers for FakeWorkers {
                 calls: calls.into(),
                 pieces: VecDeque::new(),
                 served: 0,
+                failing_hooks: self.failing_hooks,
             })),
             Some(Boot::InitError) => Ok(Start::InitError {
                 error_type: "Runtime.ImportModuleError".into(),
@@ -258,6 +276,17 @@ impl Handle for FakeWorker {
             Some(piece) => piece,
             None => Err(WorkerFailure::TimedOut(Duration::ZERO)),
         }
+    }
+
+    async fn hooks(&mut self, phase: Phase, _limit: Duration) -> Result<Hooks, WorkerFailure> {
+        push(&self.log, format!("hooks {} {}", self.n, phase.name()));
+        if self.failing_hooks == Some(phase) {
+            return Ok(Hooks::Failed {
+                error_type: "ValueError".into(),
+                body: Bytes::from_static(b"{}"),
+            });
+        }
+        Ok(Hooks::Done)
     }
 
     async fn drain_logs(&self) {}
