@@ -305,6 +305,11 @@ impl Emulator {
                 "use POST",
             );
         }
+        self.post_route(rest, req).await
+    }
+
+    /// `POST /runtime/...`: an answer, an init error or a restore error.
+    async fn post_route(&self, rest: &str, req: Request<Incoming>) -> Response<Body> {
         let content_type = header(req.headers(), "content-type");
         if let Some(mode) = header(req.headers(), names::RESPONSE_MODE) {
             let id = rest
@@ -322,24 +327,23 @@ impl Emulator {
                 (None, _) => api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint"),
             };
         }
-        let body = match Limited::new(req.into_body(), MAX_POST_BYTES)
+        let Ok(body) = Limited::new(req.into_body(), MAX_POST_BYTES)
             .collect()
             .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                return api_error(
-                    StatusCode::BAD_REQUEST,
-                    "TruncatedHTTPRequest",
-                    "could not read the body",
-                )
-            }
+        else {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "TruncatedHTTPRequest",
+                "could not read the body",
+            );
         };
+        let body = body.to_bytes();
         let post = match rest
             .strip_prefix("invocation/")
             .and_then(|r| r.rsplit_once('/'))
         {
-            _ if rest == "init/error" => Post::InitError { body },
+            // A failed restore ends the runtime as a failed init does: waiting callers get it.
+            _ if rest == "init/error" || rest == "restore/error" => Post::InitError { body },
             Some((id, "response")) => Post::Response {
                 id,
                 content_type,

@@ -12,7 +12,7 @@ use tracing::debug;
 use super::slot::{Slot, Vacancy};
 use super::{target, Handle, Lane, Platform, RunError, Workers};
 use crate::lambda::invocation::Invocation;
-use crate::lambda::{ApiError, PostOutcome};
+use crate::lambda::{ApiError, PostOutcome, Posted, ResponseStream};
 use crate::worker::Piece;
 
 /// How the forwarding loop ended.
@@ -38,43 +38,17 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         debug!(request_id = %inv.request_id, content_type, "streamed response");
         let (stream, mut posted) = self.platform.post_stream(target, content_type);
         let mut answer: Option<Result<PostOutcome, ApiError>> = None;
-        let ended = loop {
-            let piece = tokio::select! {
-                result = &mut posted, if answer.is_none() => {
-                    answer = Some(result);
-                    break Ended::Early(worker);
-                }
-                piece = worker.next_piece(&inv.request_id, deadline) => piece,
-            };
-            match piece {
-                Ok(Piece::Chunk(bytes)) => {
-                    let sent = tokio::select! {
-                        sent = stream.send(bytes) => sent.is_ok(),
-                        result = &mut posted, if answer.is_none() => {
-                            answer = Some(result);
-                            false
-                        }
-                    };
-                    if !sent {
-                        break Ended::Early(worker);
-                    }
-                }
-                Ok(Piece::End) => {
-                    stream.finish();
-                    break Ended::Done(worker);
-                }
-                Ok(Piece::Error { error_type, body }) => {
-                    stream.fail(&error_type, &body).await;
-                    break Ended::Done(worker);
-                }
-                Err(failure) => {
-                    let post = self.fail(worker, inv, &failure, budget).await;
-                    let kind = post.error_type.as_deref().unwrap_or(failure.error_type());
-                    stream.fail(kind, &post.body).await;
-                    break Ended::Failed;
-                }
-            }
-        };
+        let ended = self
+            .forward(
+                worker,
+                inv,
+                stream,
+                &mut posted,
+                &mut answer,
+                deadline,
+                budget,
+            )
+            .await;
         let posted = match answer {
             Some(answer) => answer,
             None => posted.await,
@@ -88,6 +62,57 @@ impl<P: Platform, L: Workers> Lane<P, L> {
             Ended::Failed => Slot::Vacant(Vacancy::Failed),
         };
         self.conclude(target, posted, slot).await
+    }
+
+    /// Forward pieces until the stream ends (or the platform answers first, into `answer`).
+    #[allow(clippy::too_many_arguments)]
+    async fn forward(
+        &mut self,
+        mut worker: L::Worker,
+        inv: &Invocation,
+        stream: ResponseStream,
+        posted: &mut Posted,
+        answer: &mut Option<Result<PostOutcome, ApiError>>,
+        deadline: Instant,
+        budget: Duration,
+    ) -> Ended<L::Worker> {
+        loop {
+            let piece = tokio::select! {
+                result = &mut *posted, if answer.is_none() => {
+                    *answer = Some(result);
+                    return Ended::Early(worker);
+                }
+                piece = worker.next_piece(&inv.request_id, deadline) => piece,
+            };
+            match piece {
+                Ok(Piece::Chunk(bytes)) => {
+                    let sent = tokio::select! {
+                        sent = stream.send(bytes) => sent.is_ok(),
+                        result = &mut *posted, if answer.is_none() => {
+                            *answer = Some(result);
+                            false
+                        }
+                    };
+                    if !sent {
+                        return Ended::Early(worker);
+                    }
+                }
+                Ok(Piece::End) => {
+                    stream.finish();
+                    return Ended::Done(worker);
+                }
+                Ok(Piece::Error { error_type, body }) => {
+                    stream.fail(&error_type, &body).await;
+                    return Ended::Done(worker);
+                }
+                Err(failure) => {
+                    let post = self.fail(worker, inv, &failure, budget).await;
+                    let kind = post.error_type.as_deref().unwrap_or(failure.error_type());
+                    stream.fail(kind, &post.body).await;
+                    return Ended::Failed;
+                }
+            }
+        }
     }
 
     /// The platform no longer takes this stream: read the worker's remaining pieces (until its
