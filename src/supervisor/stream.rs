@@ -28,7 +28,7 @@ enum Ended<W> {
 impl<P: Platform, L: Workers> Lane<P, L> {
     pub(super) async fn stream(
         &mut self,
-        mut worker: L::Worker,
+        worker: L::Worker,
         inv: &Invocation,
         content_type: &str,
         deadline: Instant,
