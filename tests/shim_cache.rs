@@ -11,7 +11,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferric::emulator::InvokeOutcome;
+// Still a library dependency (not black-box): the image-build step `shims::prepare_python` and
+// the cache key. Everything else here drives the built binary.
 use ferric::shims::{prepare_python, PYTHON_SHIM_KEY};
 use support::*;
 
@@ -31,7 +32,7 @@ async fn serve_once(env: &[(&str, &OsStr)]) -> String {
     let mut running = Running::spawn(cmd);
     let r = invoke_json(&api, "{}").await;
     let body = match &r.outcome {
-        InvokeOutcome::Response { body, .. } => String::from_utf8_lossy(body).into_owned(),
+        Outcome::Response { body, .. } => String::from_utf8_lossy(body).into_owned(),
         other => panic!("expected a response, got {other:?}\n{}", running.stderr()),
     };
     running.terminate();
