@@ -23,16 +23,17 @@
 //! A client that cannot start is skipped with its reason; a client that answers anything but
 //! the echo is FAILED and makes the harness exit non-zero.
 //!
-//! Modules: `events` (payloads, echo check), `fake_api` (the Runtime API), `procfs` (CPU and
-//! RSS of the client's process tree), `clients` (install, build, command lines), `session`
-//! (one client process through the phases), `report` (BENCHMARKS.md).
+//! Modules: `events` (payloads, echo check), `procfs` (CPU and RSS of the client's process
+//! tree), `clients` (install, build, command lines), `session` (one client process through the
+//! phases), `report` (BENCHMARKS.md). The Runtime API is the shared fake, `ferric-fake-api`
+//! (fake-api/), with recording off: it timestamps each invocation from the moment its `/next`
+//! answer is handed to hyper until its post's body is received in full, and stores the answers
+//! for the session to check after the phase.
 
 #[path = "runtimes/clients.rs"]
 mod clients;
 #[path = "runtimes/events.rs"]
 mod events;
-#[path = "runtimes/fake_api.rs"]
-mod fake_api;
 #[path = "runtimes/procfs.rs"]
 mod procfs;
 #[path = "runtimes/report.rs"]
@@ -701,8 +702,8 @@ fn method(opts: &Options, plans: &Plans) -> Vec<String> {
              the ratio to the baseline is taken within each run.",
             opts.runs
         ),
-        "The fake Runtime API (hyper, HTTP/1.1, in the harness process) serves queued invocations as fast as the \
-         client pulls them, at most `AWS_LAMBDA_MAX_CONCURRENCY` (default 1) in flight, with the headers \
+        "The fake Runtime API (`ferric-fake-api`: hyper, HTTP/1.1, in the harness process) serves queued invocations \
+         as fast as the client pulls them, at most `AWS_LAMBDA_MAX_CONCURRENCY` (default 1) in flight, with the headers \
          Lambda sends; it answers ferric's extension registration; it stores every answer and the harness \
          checks it against the event (same bytes, or the same JSON value when the client re-serialises)."
             .into(),

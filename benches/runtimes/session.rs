@@ -10,12 +10,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferric_fake_api::{Answer, FakeApi, Invoke, Options, Outcome, Tag};
 use tokio::process::{Child, Command};
 
 use crate::clients::{tail, Client, Family};
 use crate::events::{preview, Payload};
-use crate::fake_api::{Answer, FakeApi, Job, Outcome};
 use crate::procfs;
+
+const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bench-echo";
+
+/// The platform every session runs against: `concurrency` invocations in flight at most (as
+/// Lambda: 1; LMI: `AWS_LAMBDA_MAX_CONCURRENCY`), a 15-minute deadline, responses of any size
+/// (a client that re-serialises the 5.5 MB event over Lambda's 6 MiB limit is still timed; the
+/// report notes it), and no request records (the answers are all the harness keeps).
+fn platform(concurrency: usize) -> Options {
+    Options::default()
+        .function_name("bench-echo")
+        .function_arn(ARN)
+        .function_timeout(Duration::from_secs(900))
+        .max_in_flight(concurrency)
+        .response_limit(None)
+        .record(false)
+}
 
 /// The warm phase's figures.
 #[derive(Debug, Clone)]
@@ -58,13 +74,33 @@ fn next_id() -> String {
     format!("{:08x}-5eed-4000-8000-{n:012x}", std::process::id())
 }
 
-fn jobs(payload: &Arc<Payload>, n: usize) -> Vec<Job> {
+/// `n` invocations of `payload`, with the headers Lambda sends (a trace id too), rendered now:
+/// none of this is done while a client is being measured.
+fn jobs(payload: &Arc<Payload>, n: usize) -> Vec<Invoke> {
+    let tag: Tag = payload.clone();
     (0..n)
-        .map(|_| Job {
-            id: next_id(),
-            payload: payload.clone(),
+        .map(|_| {
+            let id = next_id();
+            let trace_id = format!(
+                "Root=1-5bef4de7-{};Parent=53995c3f42cd8ad8;Sampled=0",
+                &id.replace('-', "")[..24]
+            );
+            Invoke {
+                body: payload.bytes.clone(),
+                request_id: Some(id),
+                trace_id: Some(trace_id),
+                tag: Some(tag.clone()),
+                ..Invoke::default()
+            }
         })
         .collect()
+}
+
+/// The event an answer is for.
+fn payload_of(answer: &Answer) -> &Payload {
+    answer
+        .tag_ref::<Payload>()
+        .expect("every invocation is tagged with its payload")
 }
 
 /// The environment every client gets (as on Lambda), plus the client's own variables.
@@ -138,7 +174,7 @@ impl Spawner {
         } else {
             format!("{}.log", client.key)
         });
-        let api = FakeApi::start(concurrency)
+        let api = FakeApi::start(platform(concurrency))
             .await
             .map_err(|e| failed(format!("fake API: {e}")))?;
         let log = File::create(&log_path).map_err(|e| failed(e.to_string()))?;
@@ -249,7 +285,7 @@ pub struct Live {
 impl Live {
     /// Send each event once; check the answers.
     pub async fn probes(&mut self, probes: &[Arc<Payload>]) -> Result<(), SessionError> {
-        let all: Vec<Job> = probes.iter().flat_map(|p| jobs(p, 1)).collect();
+        let all: Vec<Invoke> = probes.iter().flat_map(|p| jobs(p, 1)).collect();
         let n = all.len();
         self.api.enqueue(all);
         self.phase(n, 30, "the probe events").await.map(drop)
@@ -373,9 +409,7 @@ impl Live {
         lat.sort();
         let largest_response = answers
             .iter()
-            .map(|a| match &a.outcome {
-                Outcome::Response(b) | Outcome::Error(b) => b.len(),
-            })
+            .map(|a| a.outcome.body().map_or(0, |b| b.len()))
             .max()
             .unwrap_or(0);
         Ok(LargeResult {
@@ -410,13 +444,13 @@ impl Live {
                 Err(e) => format!("waiting for the client: {e}"),
             }),
             _ = tokio::time::sleep(Duration::from_secs(limit_s)) => Some(format!(
-                "timed out after {limit_s} s during {what} ({} of {count} answered)", api.answered()
+                "timed out after {limit_s} s during {what} ({} of {count} answered)", api.answer_count()
             )),
         };
-        if let Some(body) = api.init_error() {
+        if let Some(init) = api.init_error() {
             return Err(SessionError::Failed(format!(
                 "init error: {}",
-                preview(&body)
+                preview(&init.body)
             )));
         }
         let problems = api.problems();
@@ -429,17 +463,26 @@ impl Live {
         }
         let answers = api.take_answers();
         for a in &answers {
+            let payload = payload_of(a);
             match &a.outcome {
-                Outcome::Response(body) => {
-                    if let Err(e) = a.payload.check(body) {
-                        return Err(SessionError::Wrong(self.save_wrong(&a.payload, body, e)));
+                Outcome::Response { body, .. } => {
+                    if let Err(e) = payload.check(body) {
+                        return Err(SessionError::Wrong(self.save_wrong(payload, body, e)));
                     }
                 }
-                Outcome::Error(body) => {
+                Outcome::Error { body, .. } => {
                     return Err(SessionError::Wrong(format!(
                         "event {:?}: posted an invocation error: {}",
-                        a.payload.name,
+                        payload.name,
                         preview(body)
+                    )))
+                }
+                other => {
+                    return Err(SessionError::Wrong(format!(
+                        "event {:?}: {}: {}",
+                        payload.name,
+                        other.kind(),
+                        preview(other.body().map_or(&[][..], |b| &b[..]))
                     )))
                 }
             }

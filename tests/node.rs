@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use ferric::emulator::{Emulator, InvokeOutcome, InvokeRequest};
 use serde_json::Value;
 use support::*;
 
@@ -15,16 +14,16 @@ fn json(bytes: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
-fn response(outcome: &InvokeOutcome) -> Value {
+fn response(outcome: &Outcome) -> Value {
     match outcome {
-        InvokeOutcome::Response { body, .. } => json(body),
+        Outcome::Response { body, .. } => json(body),
         other => panic!("expected a response, got {other:?}"),
     }
 }
 
-fn function_error(outcome: &InvokeOutcome) -> Value {
+fn function_error(outcome: &Outcome) -> Value {
     match outcome {
-        InvokeOutcome::FunctionError { body } => {
+        Outcome::Error { body, .. } => {
             let text = String::from_utf8_lossy(body);
             assert!(
                 text.starts_with("{\"errorType\":"),
@@ -36,7 +35,7 @@ fn function_error(outcome: &InvokeOutcome) -> Value {
     }
 }
 
-async fn node_running(root: &TaskRoot, handler: &str, args: &[&str]) -> (Emulator, Running) {
+async fn node_running(root: &TaskRoot, handler: &str, args: &[&str]) -> (FakeApi, Running) {
     let api = fake().await;
     let mut all: Vec<&str> = args.to_vec();
     all.push(handler);
@@ -224,10 +223,7 @@ async fn errors_thrown_rejected_and_uncaught() {
         running.stderr()
     );
     let again = invoke_json(&api, "{}").await;
-    assert!(
-        matches!(again.outcome, InvokeOutcome::FunctionError { .. }),
-        "{again:?}"
-    );
+    assert!(matches!(again.outcome, Outcome::Error { .. }), "{again:?}");
     assert_eq!(api.posts().len(), 2, "one post per invocation");
 }
 
@@ -238,7 +234,7 @@ async fn context_fields_and_trace_id() {
     let (api, running) = node_running(&root, "index.context", &[]).await;
     let r = invoke(
         &api,
-        InvokeRequest {
+        Invoke {
             body: "{}".into(),
             trace_id: Some("Root=1-abc;Sampled=1".into()),
             client_context: Some(r#"{"custom": {"k": "v"}}"#.into()),

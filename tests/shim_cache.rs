@@ -1,7 +1,7 @@
 //! The Python shim's code cache through the built binary: the first worker compiles the shim and
 //! writes `FERRIC_CACHE_DIR/shim-KEY-...`, later workers load it (the file is not rewritten), the
-//! default directory is `$TMPDIR/ferric-VERSION`, and `shims::prepare_python` fills a directory
-//! at image build time. The Python unit tests (src/shims/python) cover invalid files, untrusted
+//! default directory is `$TMPDIR/ferric-VERSION`, and `ferric prepare` fills a directory at image
+//! build time. The Python unit tests (src/shims/python) cover invalid files, untrusted
 //! directories and what user code sees.
 
 mod support;
@@ -11,8 +11,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferric::emulator::InvokeOutcome;
-use ferric::shims::{prepare_python, PYTHON_SHIM_KEY};
+// The one library item used: the bundle key that names the cache files (src/shims/README.md).
+use ferric::shims::PYTHON_KEY;
 use support::*;
 
 const EXIT_LIMIT: Duration = Duration::from_secs(20);
@@ -31,7 +31,7 @@ async fn serve_once(env: &[(&str, &OsStr)]) -> String {
     let mut running = Running::spawn(cmd);
     let r = invoke_json(&api, "{}").await;
     let body = match &r.outcome {
-        InvokeOutcome::Response { body, .. } => String::from_utf8_lossy(body).into_owned(),
+        Outcome::Response { body, .. } => String::from_utf8_lossy(body).into_owned(),
         other => panic!("expected a response, got {other:?}\n{}", running.stderr()),
     };
     running.terminate();
@@ -48,7 +48,7 @@ fn cache_file(dir: &Path) -> PathBuf {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(
-        names[0].starts_with(&format!("shim-{PYTHON_SHIM_KEY:016x}-")),
+        names[0].starts_with(&format!("shim-{PYTHON_KEY}-")),
         "{names:?}"
     );
     dir.join(&names[0])
@@ -93,6 +93,17 @@ async fn unusable_cache_directory_changes_nothing() {
     assert_eq!(serve_once(&env).await, r#"["-c", "app.handler"]"#);
 }
 
+/// `ferric prepare` with `vars` as its whole environment (plus PATH).
+fn prepare(vars: &[(&str, OsString)]) -> std::process::Output {
+    std::process::Command::new(ferric_bin())
+        .arg("prepare")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("ferric prepare runs")
+}
+
 #[tokio::test]
 async fn prepared_cache_is_loaded() {
     let tmp = tempfile::tempdir().unwrap();
@@ -101,8 +112,7 @@ async fn prepared_cache_is_loaded() {
         ("FERRIC_PYTHON", python().into()),
         ("FERRIC_CACHE_DIR", cache.clone().into()),
     ];
-    let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-    let out = prepare_python(&get).output().expect("python runs");
+    let out = prepare(&vars);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -115,7 +125,7 @@ async fn prepared_cache_is_loaded() {
         format!("ferric: compiled the Python shim into {}\n", file.display())
     );
     let prepared = identity(&file);
-    // A worker of a ferric that inherited the variable still serves (only prepare_python sets it).
+    // A worker of a ferric that inherited the variable still serves (only `ferric prepare` sets it).
     let env = [
         ("FERRIC_CACHE_DIR", cache.as_os_str()),
         ("FERRIC_SHIM_PREPARE", OsStr::new("1")),
@@ -133,8 +143,7 @@ fn prepare_says_why_it_cannot_cache() {
         ("FERRIC_PYTHON", python().into()),
         ("FERRIC_CACHE_DIR", file.join("cache").into()),
     ];
-    let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-    let out = prepare_python(&get).output().expect("python runs");
+    let out = prepare(&vars);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -5,7 +5,6 @@ mod support;
 
 use std::time::Duration;
 
-use ferric::emulator::{InvokeOutcome, InvokeRequest};
 use serde_json::Value;
 use support::*;
 
@@ -16,7 +15,7 @@ async fn init_failure(
     root: &TaskRoot,
     handler: &str,
     env: &[(&str, &str)],
-) -> (ferric::emulator::Post, String, Option<i32>) {
+) -> (Recorded, String, Option<i32>) {
     let api = fake().await;
     let mut cmd = ferric_command(&api, root.path(), &[handler]);
     for (k, v) in env {
@@ -256,7 +255,7 @@ def big(event, context):
     return "x" * (7 * 1024 * 1024)
 "#;
 
-async fn start_handler(name: &str) -> (TaskRoot, ferric::emulator::Emulator, Running) {
+async fn start_handler(name: &str) -> (TaskRoot, FakeApi, Running) {
     let root = TaskRoot::new();
     root.write("handlers.py", HANDLERS);
     let api = fake().await;
@@ -268,9 +267,9 @@ async fn start_handler(name: &str) -> (TaskRoot, ferric::emulator::Emulator, Run
     (root, api, running)
 }
 
-fn response(outcome: &InvokeOutcome) -> &[u8] {
+fn response(outcome: &Outcome) -> &[u8] {
     match outcome {
-        InvokeOutcome::Response { body, .. } => body,
+        Outcome::Response { body, .. } => body,
         other => panic!("expected a response, got {other:?}"),
     }
 }
@@ -306,7 +305,7 @@ async fn non_json_content_type_passes_bytes() {
     let (_root, api, running) = start_handler("kind").await;
     let r = invoke(
         &api,
-        InvokeRequest {
+        Invoke {
             body: "plain text, not JSON".into(),
             content_type: Some("text/plain".into()),
             ..Default::default()
@@ -321,7 +320,7 @@ async fn non_json_content_type_passes_bytes() {
     );
     let r = invoke(
         &api,
-        InvokeRequest {
+        Invoke {
             body: "{\"a\": 1}".into(),
             content_type: Some("application/json".into()),
             ..Default::default()
@@ -339,7 +338,7 @@ async fn invalid_json_event_is_an_unmarshal_error() {
     let (_root, api, _running) = start_handler("echo").await;
     let r = invoke_json(&api, "{not json").await;
     match r.outcome {
-        InvokeOutcome::FunctionError { body } => {
+        Outcome::Error { body, .. } => {
             let body = json(&body);
             assert_eq!(body["errorType"], "Runtime.UnmarshalError");
             assert!(body["errorMessage"]
@@ -360,7 +359,7 @@ async fn handler_exception_body_and_headers() {
     let (_root, api, running) = start_handler("fails").await;
     let r = invoke_json(&api, "{}").await;
     let body = match &r.outcome {
-        InvokeOutcome::FunctionError { body } => json(body),
+        Outcome::Error { body, .. } => json(body),
         other => panic!("{other:?}"),
     };
     assert_eq!(body["errorType"], "ValueError");
@@ -407,7 +406,7 @@ async fn context_object_and_trace_id() {
     let (_root, api, running) = start_handler("context_fields").await;
     let r = invoke(
         &api,
-        InvokeRequest {
+        Invoke {
             body: "{}".into(),
             trace_id: Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into()),
             client_context: Some(r#"{"client": {"installation_id": "inst-1"}, "custom": {"k": "v"}, "env": {"platform": "x"}}"#.into()),
@@ -457,7 +456,7 @@ async fn bad_client_context_is_a_context_unmarshal_error() {
     let (_root, api, _running) = start_handler("context_fields").await;
     let r = invoke(
         &api,
-        InvokeRequest {
+        Invoke {
             body: "{}".into(),
             client_context: Some("{nope".into()),
             ..Default::default()
@@ -465,7 +464,7 @@ async fn bad_client_context_is_a_context_unmarshal_error() {
     )
     .await;
     match r.outcome {
-        InvokeOutcome::FunctionError { body } => {
+        Outcome::Error { body, .. } => {
             let body = json(&body);
             assert_eq!(body["errorType"], "Runtime.LambdaContextUnmarshalError");
             assert!(body["errorMessage"]
@@ -514,7 +513,7 @@ async fn response_over_6mb_is_refused_like_the_platform_and_ferric_goes_on() {
     let (_root, api, running) = start_handler("big").await;
     let r = invoke_json(&api, "{}").await;
     match &r.outcome {
-        InvokeOutcome::ResponseTooLarge { body } => {
+        Outcome::TooLarge { body } => {
             let body = json(body);
             assert_eq!(body["errorType"], "Function.ResponseSizeTooLarge");
         }
@@ -523,10 +522,7 @@ async fn response_over_6mb_is_refused_like_the_platform_and_ferric_goes_on() {
     assert!(running.stderr_contains("413").await, "{}", running.stderr());
     // Same process, next invocation served.
     let again = invoke_json(&api, "{}").await;
-    assert!(matches!(
-        again.outcome,
-        InvokeOutcome::ResponseTooLarge { .. }
-    ));
+    assert!(matches!(again.outcome, Outcome::TooLarge { .. }));
     assert_eq!(api.posts().len(), 2);
 }
 

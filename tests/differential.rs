@@ -8,7 +8,6 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use ferric::emulator::{Emulator, InvokeOutcome, InvokeRequest};
 use support::*;
 use tokio::process::Command;
 
@@ -97,8 +96,8 @@ const INVOKE_HANDLERS: &[&str] = &[
     "event_kind",
 ];
 
-fn events() -> Vec<InvokeRequest> {
-    let json = |s: &str| InvokeRequest {
+fn events() -> Vec<Invoke> {
+    let json = |s: &str| Invoke {
         body: s.to_owned().into(),
         ..Default::default()
     };
@@ -111,12 +110,12 @@ fn events() -> Vec<InvokeRequest> {
         json(r#""just a string""#),
         json("{broken"),
         json(""),
-        InvokeRequest {
+        Invoke {
             body: "raw bytes \u{e9}".into(),
             content_type: Some("text/plain".into()),
             ..Default::default()
         },
-        InvokeRequest {
+        Invoke {
             body: "{\"a\": 1}".into(),
             content_type: Some("application/json; charset=utf-8".into()),
             ..Default::default()
@@ -137,16 +136,17 @@ fn normalise(text: &str, request_id: &str) -> String {
     text.replace(request_id, "<request-id>")
 }
 
-async fn run_case(api: &Emulator, request: InvokeRequest) -> Seen {
+async fn run_case(api: &FakeApi, request: Invoke) -> Seen {
     let result = invoke(api, request).await;
     let id = result.request_id.clone();
     let xray = posts_for(api, &id)
         .first()
         .and_then(|p| header(p, "lambda-runtime-function-xray-error-cause"))
         .map(|x| normalise(&x, &id));
+    let content_type = result.outcome.content_type().map(str::to_owned);
     let (kind, body, content_type) = match result.outcome {
-        InvokeOutcome::Response { content_type, body } => ("response", body, content_type),
-        InvokeOutcome::FunctionError { body } => ("error", body, None),
+        Outcome::Response { body, .. } => ("response", body, content_type),
+        Outcome::Error { body, .. } => ("error", body, None),
         other => ("other", format!("{other:?}").into(), None),
     };
     Seen {
@@ -158,7 +158,7 @@ async fn run_case(api: &Emulator, request: InvokeRequest) -> Seen {
 }
 
 struct Runtime {
-    api: Emulator,
+    api: FakeApi,
     _process: Running,
 }
 
@@ -248,7 +248,7 @@ async fn execution_env_python312_switches_off_ascii_escaping_in_both() {
         seen.push(
             run_case(
                 &api,
-                InvokeRequest {
+                Invoke {
                     body: "{}".into(),
                     ..Default::default()
                 },
