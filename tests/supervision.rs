@@ -354,7 +354,6 @@ async fn registers_the_shutdown_extension_unless_disabled() {
 }
 
 #[tokio::test]
-#[ignore = "fails until ferric registers once per sandbox (issue 10.5)"]
 async fn registers_the_shutdown_extension_once_per_sandbox_with_several_lanes() {
     // Lambda refuses a second registration under the same name (403
     // Extension.InvalidExtensionState); ferric registers once per lane today.
