@@ -207,3 +207,109 @@ async fn invoke_subcommand_reports_missing_event_file_and_handler() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("_HANDLER"));
 }
+
+/// Resident memory of a process in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_emulator_s_memory_stays_flat_however_much_it_serves() {
+    let (running, base) = serve(&[]).await;
+    let client = client();
+    let event = format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024));
+    let url = format!("{base}{INVOKE}");
+    let mut invoke = || {
+        let (client, url, event) = (client.clone(), url.clone(), event.clone());
+        async move {
+            let r = client.post(url).body(event).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.bytes().await.unwrap().len(), 1024 * 1024 + 11);
+        }
+    };
+    for _ in 0..10 {
+        invoke().await;
+    }
+    let pid = running.child.id().unwrap();
+    let warm = rss_kib(pid);
+    for _ in 0..100 {
+        invoke().await;
+    }
+    let after = rss_kib(pid);
+    // Keeping every post would add over 100 MiB here (each 1 MiB event and its answer).
+    assert!(
+        after < warm + 16 * 1024,
+        "ferric grew from {warm} KiB to {after} KiB over 100 invocations"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_that_goes_away_is_dropped_or_left_to_finish_and_waiting_is_logged() {
+    let root = TaskRoot::new();
+    root.write(
+        "app.py",
+        "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return event\n",
+    );
+    let port = free_port();
+    let mut cmd = Command::new(ferric_bin());
+    cmd.arg("app.handler")
+        .current_dir(root.path())
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("LAMBDA_TASK_ROOT", root.path())
+        .env("FERRIC_PYTHON", python())
+        .env("FERRIC_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FERRIC_HTTP_LISTEN", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let running = Running::spawn(cmd);
+    let url = format!("http://127.0.0.1:{port}{INVOKE}");
+    for _ in 0..250 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A slow invocation whose caller gives up; a second one queued behind it whose caller also
+    // gives up; a third that waits and is served.
+    let quick = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let slow = tokio::spawn({
+        let (c, u) = (quick.clone(), url.clone());
+        async move { c.post(u).body(r#"{"sleep": 1.5}"#).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let queued = tokio::spawn({
+        let (c, u) = (quick.clone(), url.clone());
+        async move { c.post(u).body(r#"{"n": "dropped"}"#).send().await }
+    });
+    assert!(slow.await.unwrap().is_err() && queued.await.unwrap().is_err());
+    let r = client()
+        .post(&url)
+        .body(r#"{"n": 3}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), r#"{"n": 3}"#);
+    let log = running.stderr();
+    assert!(log.contains("waiting for 1 invocation(s) ahead"), "{log}");
+    assert!(
+        log.contains("went away before its invocation started; dropped it"),
+        "{log}"
+    );
+    assert!(
+        log.contains("the invocation runs to its end and its answer is dropped"),
+        "{log}"
+    );
+    // The dropped invocation never reached the handler.
+    assert!(!log.contains("dropped\"}"), "{log}");
+}

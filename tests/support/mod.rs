@@ -15,8 +15,12 @@ pub use ferric_fake_api::{
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
+/// The binary under test: this build's, or `FERRIC_TEST_BIN` (to check that a test fails on
+/// another build, e.g. an older commit's).
 pub fn ferric_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ferric"))
+    std::env::var_os("FERRIC_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ferric")))
 }
 
 pub fn repo() -> PathBuf {
