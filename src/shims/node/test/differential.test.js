@@ -5,7 +5,8 @@
 // type header, the X-Ray cause, the exit code and the log lines must match once the parts that
 // cannot match are normalised:
 //   * stack frames inside the runtime itself (aws-lambda-ric's dist/index.mjs vs the shim's
-//     [eval] code): traces are cut at the first runtime frame;
+//     modules, /ferric/node/worker/*.js, and its [eval] boot program): traces are cut at the
+//     first runtime frame;
 //   * the "Require stack" parent of module-not-found errors (aws-lambda-ric's install path vs
 //     /var/runtime/index.mjs);
 //   * timestamps and remaining time.
@@ -23,11 +24,20 @@ const net = require('net');
 const http = require('http');
 const path = require('path');
 const { spawn } = require('child_process');
-const { ShimWorker, FIXTURES, baseEnv, delay } = require('./harness');
+const { ShimWorker, FIXTURES, SHIM_MODULE_PREFIX, baseEnv, delay } = require('./harness');
 
-const RIC_DIR =
-  process.env.FERRIC_NODE_RIC_DIR ||
-  path.resolve(__dirname, '..', '..', '..', '..', '.cache', 'node-ric', 'node_modules', 'aws-lambda-ric');
+// The real path: Node reports aws-lambda-ric's frames and require parent by it, and .cache may
+// be a symbolic link (it is in a git worktree sharing the main checkout's peers).
+const RIC_DIR = (() => {
+  const dir =
+    process.env.FERRIC_NODE_RIC_DIR ||
+    path.resolve(__dirname, '..', '..', '..', '..', '.cache', 'node-ric', 'node_modules', 'aws-lambda-ric');
+  try {
+    return fs.realpathSync(dir);
+  } catch (_) {
+    return dir;
+  }
+})();
 const RIC_BIN = path.join(RIC_DIR, 'bin', 'index.mjs');
 const RIC_NATIVE = path.join(RIC_DIR, 'dist', 'rapid-client.node');
 const RIC_VERSION = (() => {
@@ -214,7 +224,7 @@ async function runShim({ handler, cwd, env, events }, expectExit) {
 // ---- normalisation --------------------------------------------------------------------------
 
 const RUNTIME_FRAME = (line) =>
-  line.includes(RIC_DIR) || line.includes('[eval]') || line.includes('ferric_shim.js');
+  line.includes(RIC_DIR) || line.includes(SHIM_MODULE_PREFIX) || line.includes('[eval]');
 
 function cutTrace(lines) {
   const i = lines.findIndex((l) => /^\s+at /.test(l) && RUNTIME_FRAME(l));

@@ -1,10 +1,11 @@
 'use strict';
-// Test harness: starts the shim exactly as ferric does
-//   node --input-type=commonjs -e <shim source> -- <handler>
-// with fd 0 = frames in, fd 1 + fd 2 = one shared log pipe (a FIFO, like ferric's log pipe),
-// fd 3 = frames out, FERRIC_PROTOCOL_FD=3, and speaks protocol v1 to it. The frame reader is
-// strict: anything on fd 3 that is not a well-formed frame is recorded as a violation and
-// fails the test that reads it.
+// Test harness: starts the worker exactly as ferric does (src/shims/README.md)
+//   node --input-type=commonjs -e <boot.js> -- <handler>
+// with the bundle of worker/*.js on an inherited descriptor (fd 4, FERRIC_SHIM_FD=4; one open
+// file shared by every worker, as ferric shares its memfd), fd 0 = frames in, fd 1 + fd 2 = one
+// shared log pipe (a FIFO, like ferric's log pipe), fd 3 = frames out, FERRIC_PROTOCOL_FD=3,
+// and speaks protocol v1 to it. The frame reader is strict: anything on fd 3 that is not a
+// well-formed frame is recorded as a violation and fails the test that reads it.
 
 const fs = require('fs');
 const net = require('net');
@@ -12,12 +13,89 @@ const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 
-// FERRIC_NODE_SHIM points the tests at another copy of the shim (mutation testing).
-const SHIM_PATH = process.env.FERRIC_NODE_SHIM || path.resolve(__dirname, '..', 'ferric_shim.js');
-const SHIM_SOURCE = fs.readFileSync(SHIM_PATH, 'utf8');
+// FERRIC_NODE_SHIM_DIR points the tests at another copy of the shim directory (boot.js and
+// worker/), e.g. a mutated one; the option `shimDir` does the same for one worker.
+const SHIM_DIR = process.env.FERRIC_NODE_SHIM_DIR || path.resolve(__dirname, '..');
+// The name boot.js gives the bundled modules in stack traces (/ferric/node/worker/v3.js, ...).
+const SHIM_MODULE_PREFIX = '/ferric/node/worker/';
+const BUNDLE_FD = 4;
 const FIXTURES = path.join(__dirname, 'fixtures');
 const MAX_HEADER = 64 * 1024;
 const DEFAULT_TIMEOUT = 15000;
+
+// ---- the bundle (src/shims/README.md, "Bundle format") --------------------------------------
+
+/** FNV-1a 64 (offset basis 0xcbf29ce484222325, prime 0x100000001b3) as 16 lowercase hex digits. */
+function fnv1a64(bytes) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h.toString(16).padStart(16, '0');
+}
+
+/** Every *.js under dir, as [name relative to dir with "/" separators, bytes], sorted by name. */
+function bundleFiles(dir) {
+  const out = [];
+  const walk = (sub) => {
+    for (const e of fs.readdirSync(path.join(dir, sub), { withFileTypes: true })) {
+      const rel = sub ? `${sub}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(rel);
+      else if (e.name.endsWith('.js')) out.push([rel, fs.readFileSync(path.join(dir, rel))]);
+    }
+  };
+  walk('');
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** The bundle of `files` ([[name, bytes]]): index, empty line, then the files at their offsets. */
+function buildBundle(files) {
+  // the offsets count from the start of the bundle, so they depend on the index's own length
+  let indexLength = 0;
+  for (;;) {
+    let offset = indexLength;
+    let index = 'ferric-bundle 1\n';
+    for (const [name, bytes] of files) {
+      index += `${offset} ${bytes.length} ${name}\n`;
+      offset += bytes.length;
+    }
+    index += '\n';
+    if (Buffer.byteLength(index) === indexLength) {
+      if (indexLength > 4096) throw new Error(`bundle index is ${indexLength} bytes (at most 4096)`);
+      return Buffer.concat([Buffer.from(index), ...files.map((f) => f[1])]);
+    }
+    indexLength = Buffer.byteLength(index);
+  }
+}
+
+// One read-only descriptor per bundle, opened once and shared by every worker started with it
+// (like ferric's memfd); the file itself is unlinked at once.
+const openBundles = new Map();
+function bundleFd(bytes) {
+  const key = fnv1a64(bytes);
+  let fd = openBundles.get(key);
+  if (fd === undefined) {
+    const file = path.join(os.tmpdir(), `ferric-node-bundle-${process.pid}-${key}`);
+    fs.writeFileSync(file, bytes);
+    fd = fs.openSync(file, 'r');
+    fs.unlinkSync(file);
+    openBundles.set(key, fd);
+  }
+  return { fd, key };
+}
+
+const shims = new Map();
+/** { boot, bundle } of a shim directory (boot.js + worker/). */
+function shimFrom(dir) {
+  let s = shims.get(dir);
+  if (!s) {
+    s = {
+      boot: fs.readFileSync(path.join(dir, 'boot.js'), 'utf8'),
+      bundle: buildBundle(bundleFiles(path.join(dir, 'worker'))),
+    };
+    shims.set(dir, s);
+  }
+  return s;
+}
+const BOOT_SOURCE = shimFrom(SHIM_DIR).boot;
 
 // A clean environment: only what a Lambda-like sandbox would have, so the developer's
 // environment (AWS_LAMBDA_LOG_FORMAT, NODE_OPTIONS, ...) cannot change results.
@@ -74,6 +152,8 @@ class ShimWorker {
    *             'fifo' (real pipes for fd 0 and fd 3, like ferric's),
    *             'nonblocking-socket' (fd 3 is a non-blocking socket: exercises EAGAIN)
    *   argv      full argv override (after the node executable)
+   *   shimDir   another shim directory (boot.js + worker/) for this worker
+   *   bundle    a Buffer to pass as the bundle instead, or false for no bundle descriptor
    */
   constructor(options) {
     this.options = options;
@@ -97,11 +177,17 @@ class ShimWorker {
   async _spawn() {
     const o = this.options;
     const cwd = o.cwd || path.join(FIXTURES, 'app');
-    const env = baseEnv({ FERRIC_PROTOCOL_FD: '3', LAMBDA_TASK_ROOT: cwd, ...o.env });
+    const shim = shimFrom(o.shimDir || SHIM_DIR);
+    const bundle = o.bundle === false ? null : bundleFd(o.bundle || shim.bundle);
+    this.bundleFd = bundle ? bundle.fd : null;
+    const shimEnv = bundle
+      ? { FERRIC_SHIM_FD: String(BUNDLE_FD), FERRIC_SHIM_KEY: bundle.key, FERRIC_SHIM_CACHE: '', FERRIC_SHIM_PREPARE: '' }
+      : {};
+    const env = baseEnv({ FERRIC_PROTOCOL_FD: '3', LAMBDA_TASK_ROOT: cwd, ...shimEnv, ...o.env });
     const argv = o.argv || [
       '--input-type=commonjs',
       '-e',
-      SHIM_SOURCE,
+      shim.boot,
       '--',
       ...(o.handler === null ? [] : [o.handler]),
     ];
@@ -115,7 +201,7 @@ class ShimWorker {
     const logEnded = new Promise((resolve) => this.logSocket.on('close', resolve));
 
     const channel = o.channel || 'socketpair';
-    const stdio = ['pipe', log.writeFd, log.writeFd, 'pipe'];
+    const stdio = ['pipe', log.writeFd, log.writeFd, 'pipe', bundle ? bundle.fd : 'ignore'];
     const toClose = [log.writeFd];
     let frameSource;
     let server;
@@ -395,8 +481,13 @@ function assertErrorBody(assert, frame, expected) {
 const TEXT_LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\t([^\t]*)\t(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\t(.*)$/s;
 
 module.exports = {
-  SHIM_PATH,
-  SHIM_SOURCE,
+  SHIM_DIR,
+  SHIM_MODULE_PREFIX,
+  BOOT_SOURCE,
+  BUNDLE_FD,
+  fnv1a64,
+  bundleFiles,
+  buildBundle,
   FIXTURES,
   ShimWorker,
   withWorker,

@@ -397,6 +397,23 @@ test('missing function environment variables are undefined, not errors (v3)', as
   assert.equal(f.json.memoryLimitInMB, undefined);
 });
 
+test('a 200 KB client context and a 100 KB identity (header lines up to 1 MiB): parsed into the context', async () => {
+  const clientContext = { client: { installation_id: 'i' }, custom: { blob: 'c'.repeat(200 * 1024) }, env: { platform: 'x' } };
+  const identity = { cognitoIdentityId: 'cid', cognitoIdentityPoolId: 'p'.repeat(100 * 1024) };
+  await withWorker({ handler: 'index.context' }, async (w) => {
+    await w.ready();
+    const f = await w.invoke({}, { client_context: JSON.stringify(clientContext), cognito_identity: JSON.stringify(identity) });
+    assert.equal(f.header.type, 'result', f.body && f.body.slice(0, 300));
+    assert.deepEqual(f.json.clientContext, clientContext);
+    assert.deepEqual(f.json.identity, identity);
+    assert.equal(f.json.keys.length, 15);
+    assert.deepEqual(f.json.json.clientContext, clientContext, 'JSON.stringify(context) carries it too');
+    // and the worker goes on normally
+    const g = await w.invoke({}, { client_context: '{"small":true}' });
+    assert.deepEqual([g.json.clientContext, g.json.identity], [{ small: true }, '<undefined>']);
+  });
+});
+
 test('bad client context / cognito JSON -> plain Error invocation error', async () => {
   const f = await one('context', {}, { client_context: 'not json' });
   assertError(f, 'Error', `Cannot parse ClientContext as json: SyntaxError: Unexpected token 'o', "not json" is not valid JSON`);

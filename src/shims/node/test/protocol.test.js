@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { ShimWorker, withWorker, FIXTURES, SHIM_SOURCE, delay } = require('./harness');
+const { ShimWorker, withWorker, FIXTURES, SHIM_DIR, BOOT_SOURCE, delay } = require('./harness');
 
 const INIT = path.join(FIXTURES, 'init');
 
@@ -34,8 +34,8 @@ test('ready is the first frame; start-up time to ready', async (t) => {
   assert.ok(times[2] < 2000, `median start-up ${times[2]} ms`);
 });
 
-test('the shim fits in one argv string (Linux MAX_ARG_STRLEN is 128 KiB)', () => {
-  assert.ok(Buffer.byteLength(SHIM_SOURCE) < 100 * 1024, `${Buffer.byteLength(SHIM_SOURCE)} bytes`);
+test('the boot program fits in one argv string (at most 3 KiB; Linux MAX_ARG_STRLEN is 128 KiB)', () => {
+  assert.ok(Buffer.byteLength(BOOT_SOURCE) <= 3 * 1024, `${Buffer.byteLength(BOOT_SOURCE)} bytes`);
 });
 
 test('shutdown -> exit hooks run, exit 0', async () => {
@@ -114,13 +114,33 @@ async function expectProtocolFailure(bytes, before) {
 }
 
 test('bad input from ferric is fatal for the worker (bounded header, framing checks)', async () => {
-  await expectProtocolFailure(Buffer.alloc(70 * 1024, 'a')); // no newline within 64 KiB
-  await expectProtocolFailure(Buffer.from(`{"type":"invoke","id":"x","pad":"${'p'.repeat(66 * 1024)}"}\n`));
+  await expectProtocolFailure(Buffer.alloc(1024 * 1024 + 6 * 1024, 'a')); // no newline within 1 MiB
+  await expectProtocolFailure(Buffer.from(`{"type":"invoke","id":"x","pad":"${'p'.repeat(1024 * 1024 + 2 * 1024)}"}\n`));
   await expectProtocolFailure(Buffer.from('this is not json\n'));
   await expectProtocolFailure(Buffer.from('[1,2]\n'));
   await expectProtocolFailure(Buffer.from('{"type":"invoke","id":"x","len":2}\n{}X'));
   await expectProtocolFailure(Buffer.from('{"type":"invoke","id":"x","len":-1}\n'));
   await expectProtocolFailure(Buffer.from('{"type":"invoke","len":2}\n{}\n'));
+});
+
+test('header lines from ferric may be up to 1 MiB (exactly 1048576 bytes before the newline), not more', async () => {
+  // an invoke header padded with an unknown field to an exact length
+  const header = (length) => {
+    const h = { type: 'invoke', id: 'big', deadline_ms: Date.now() + 30000, arn: 'a', pad: '', len: 2 };
+    h.pad = 'p'.repeat(length - Buffer.byteLength(JSON.stringify(h)));
+    const line = JSON.stringify(h);
+    assert.equal(Buffer.byteLength(line), length);
+    return Buffer.from(`${line}\n{}\n`);
+  };
+  await withWorker({ handler: 'index.echo', channel: 'fifo' }, async (w) => {
+    await w.ready();
+    w.sendRaw(header(1024 * 1024));
+    const f = await w.frame();
+    assert.equal(f.header.id, 'big');
+    assert.equal(f.body, '{}');
+    assert.deepEqual((await w.invoke({ after: 1 })).json, { after: 1 });
+  });
+  await expectProtocolFailure(header(1024 * 1024 + 1));
 });
 
 test('a second invoke while one is in flight is a protocol error', async () => {
@@ -217,8 +237,8 @@ test('FERRIC_PROTOCOL_FD below 3 is refused; unset means 3', async () => {
   });
 });
 
-test('the shim also runs from a file (node ferric_shim.js HANDLER)', async () => {
-  const file = path.resolve(__dirname, '..', 'ferric_shim.js');
+test('the worker also runs from its files (node worker/main.js HANDLER)', async () => {
+  const file = path.join(SHIM_DIR, 'worker', 'main.js');
   await withWorker({ argv: [file, 'index.echo'] }, async (w) => {
     await w.ready();
     assert.deepEqual((await w.invoke({ f: 1 })).json, { f: 1 });

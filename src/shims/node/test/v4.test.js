@@ -109,6 +109,16 @@ test('v4: context has xRayTraceId and no callback API', async () => {
   });
 });
 
+test('v4: a 200 KB client context (header lines up to 1 MiB) is parsed into the context', async () => {
+  const clientContext = { client: { installation_id: 'i' }, custom: { blob: 'c'.repeat(200 * 1024) }, env: {} };
+  await v4('index.contextData', {}, async (w) => {
+    await w.ready();
+    const f = await w.invoke({}, { client_context: JSON.stringify(clientContext) });
+    assert.equal(f.header.type, 'result', f.body && f.body.slice(0, 300));
+    assert.deepEqual(f.json, { clientContext, identity: '<undefined>' });
+  });
+});
+
 test('v4: error bodies (instanceof Error, String(value))', async () => {
   const expect = {
     asyncThrows: ['TypeError', 'bad type'],

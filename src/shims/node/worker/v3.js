@@ -1,0 +1,369 @@
+'use strict';
+// aws-lambda-ric v3 behaviour (the default on Node <= 23; FERRIC_NODE_COMPAT=v3 forces it):
+// npm aws-lambda-ric@3.3.0 plus the upstream v3 source after it (Runtime.NodeJsExit, the
+// callback deprecation warning). Everything that is v3-specific lives here: error bodies, load
+// order, console levels, the context with callbacks / done / succeed / fail, and completions
+// deferred until the event loop drains (callbackWaitsForEmptyEventLoop, 'beforeExit').
+
+const path = require('path');
+const util = require('util');
+const errors = require('./errors');
+const { escapeDel, looksLikeError, HANDLED_MESSAGE } = errors;
+const { Logger, LEVELS, configuredLevel } = require('./logging');
+const { createLoader } = require('./loading');
+const awslambda = require('./awslambda');
+const { forwardXRay } = require('./invocation');
+const { fatal } = require('./protocol');
+
+const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
+const TENANT_ID = Symbol.for('aws.lambda.runtime.tenantId');
+
+const CALLBACK_WARNING =
+  'AWS Lambda plans to remove support for callback-based function handlers starting with Node.js 24. You will need to update this function to use an async handler to use Node.js 24 or later. For more information and to provide feedback on this change, see https://github.com/aws/aws-lambda-nodejs-runtime-interface-client/issues/137. To disable this warning, set the AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING environment variable.';
+
+// ---------------------------------------------------------------------------------------------
+// Errors (Errors.js, XRayError.js)
+
+/** The body aws-lambda-ric v3 posts for an error: {"errorType","errorMessage","trace"}. */
+function errorBody(error) {
+  try {
+    if (util.types.isNativeError(error) || looksLikeError(error)) {
+      return {
+        errorType: escapeDel(error.name),
+        errorMessage: escapeDel(error.message),
+        trace: error.stack.replace(/\x7F/g, '%7F').split('\n'),
+      };
+    }
+    return { errorType: typeof error, errorMessage: error.toString(), trace: [] };
+  } catch (_) {
+    return { errorType: 'handled', errorMessage: HANDLED_MESSAGE };
+  }
+}
+
+function toError(err) {
+  return err instanceof Error ? err : new Error(err);
+}
+
+/** One X-Ray stack entry: "at label (path:line:col)" -> [label, "path:line:col"]. */
+function parseStackLine(raw) {
+  let line = raw.trim().replace(/\(|\)/g, '');
+  line = line.substring(line.indexOf(' ') + 1);
+  const sp = line.lastIndexOf(' ');
+  const label = sp >= 0 ? line.slice(0, sp) : null;
+  const file = label == null || label.length === 0 ? line : line.slice(sp + 1);
+  return [label || 'anonymous', file];
+}
+
+function serializeResult(result) {
+  try {
+    return JSON.stringify(result === undefined ? null : result);
+  } catch (_) {
+    throw new Error('Unable to stringify response body');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading (UserFunction.js): extensionless and .js through require() (.js through import() in a
+// "type": "module" package), .mjs through import(), .cjs through require(), then node_modules.
+
+async function _tryRequire(appRoot, moduleRoot, module, files) {
+  const lambdaStylePath = path.resolve(appRoot, moduleRoot, module);
+  const extensionless = files.require(lambdaStylePath);
+  if (extensionless) return extensionless;
+  const pjHasModule = files.hasPackageJsonTypeModule(lambdaStylePath);
+  if (!pjHasModule) {
+    const loaded = files.require(lambdaStylePath, '.js');
+    if (loaded) return loaded;
+  }
+  const loaded =
+    (pjHasModule && (await files.import(lambdaStylePath, '.js'))) ||
+    (await files.import(lambdaStylePath, '.mjs')) ||
+    files.require(lambdaStylePath, '.cjs');
+  if (loaded) return loaded;
+  const { userRequire } = files;
+  return userRequire(
+    userRequire.resolve(module, { paths: [appRoot, path.resolve(appRoot, moduleRoot)] }),
+  );
+}
+
+function wrapLoadError(e) {
+  if (e instanceof SyntaxError) return new errors.UserCodeSyntaxError(e);
+  // e.code is read unguarded, as there: a thrown null/undefined becomes a TypeError
+  if (e.code !== undefined && e.code === 'MODULE_NOT_FOUND') return new errors.ImportModuleError(e);
+  return e;
+}
+
+function installGlobalAwsLambda() {
+  if (awslambda.globalDisabled()) return;
+  globalThis.awslambda = {
+    streamifyResponse: awslambda.streamifyResponse,
+    HttpResponseStream: awslambda.HttpResponseStream,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Context (InvokeContext.js, CallbackContext.js)
+
+function parseJsonHeader(value, name) {
+  if (value === undefined || value === null) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
+  }
+}
+
+// InvokeContext.attachEnvironmentData: the data fields, after the callback API, in this order.
+function attachEnvironmentData(inv, callbackContext) {
+  forwardXRay(inv.traceId);
+  const deadline = inv.deadline;
+  return Object.assign(
+    callbackContext,
+    {
+      functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+      functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+      memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+      logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+      logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    },
+    {
+      clientContext: parseJsonHeader(inv.clientContext, 'ClientContext'),
+      identity: parseJsonHeader(inv.cognitoIdentity, 'CognitoIdentity'),
+      invokedFunctionArn: inv.arn,
+      awsRequestId: inv.id,
+      tenantId: inv.tenantId,
+      getRemainingTimeInMillis: function () {
+        return deadline - Date.now();
+      },
+    },
+  );
+}
+
+// CallbackContext: [callback, context, markCompleted]. The first of callback/done/succeed/fail
+// wins; a successful callback waits for the event loop to drain unless
+// context.callbackWaitsForEmptyEventLoop is false.
+function buildCallbackContext(inv, runtime, scheduleNext) {
+  const { loop, logger } = runtime;
+  const postError = (err, cb) => {
+    logger.error('Invoke Error', err);
+    loop.postInvocationError(err, inv, cb);
+  };
+  let isCompleteInvoked = false;
+  const complete = (result, cb) => {
+    if (isCompleteInvoked) {
+      console.error(
+        'Invocation has already been reported as done. Cannot call complete more than once per invocation.',
+      );
+      return;
+    }
+    isCompleteInvoked = true;
+    loop.postInvocationResponse(result, inv, cb);
+  };
+  let waitForEmptyEventLoop = true;
+  const callback = function (err, result) {
+    inv.beforeExit = null;
+    if (err !== undefined && err !== null) {
+      postError(err, scheduleNext);
+    } else if (!waitForEmptyEventLoop) {
+      complete(result, scheduleNext);
+    } else {
+      inv.beforeExit = () => {
+        setImmediate(() => complete(result, scheduleNext));
+      };
+    }
+  };
+  const done = (err, result) => {
+    inv.beforeExit = null;
+    if (err !== undefined && err !== null) postError(err, scheduleNext);
+    else complete(result, scheduleNext);
+  };
+  const succeed = (result) => {
+    done(null, result);
+  };
+  const fail = (err) => {
+    if (err === undefined || err === null) done('handled');
+    else done(err, null);
+  };
+  const callbackContext = {
+    get callbackWaitsForEmptyEventLoop() {
+      return waitForEmptyEventLoop;
+    },
+    set callbackWaitsForEmptyEventLoop(value) {
+      waitForEmptyEventLoop = value;
+    },
+    succeed,
+    fail,
+    done,
+  };
+  let finished = false;
+  const onlyAllowFirstCall = (toWrap) =>
+    function () {
+      if (!finished) {
+        toWrap.apply(null, arguments);
+        finished = true;
+      }
+    };
+  callbackContext.succeed = onlyAllowFirstCall(callbackContext.succeed);
+  callbackContext.fail = onlyAllowFirstCall(callbackContext.fail);
+  callbackContext.done = onlyAllowFirstCall(callbackContext.done);
+  const markCompleted = () => {
+    isCompleteInvoked = true;
+  };
+  return [onlyAllowFirstCall(callback), callbackContext, markCompleted];
+}
+
+function _isPromise(obj) {
+  return obj && obj.then && typeof obj.then === 'function';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runtime (Runtime.js, index.mjs)
+
+class Runtime {
+  constructor(loop, logger) {
+    this.loop = loop;
+    this.logger = logger;
+    this.handler = null; // called as this.handler(...): user frames read "[as handler]"
+    this.handlerMetadata = null;
+    // The process-wide error hooks call these; they are replaced for every invocation.
+    this.errorCallbacks = {
+      uncaughtException: (error) => {
+        if (!loop.readySent) loop.postInitError(error);
+        process.exit(129);
+      },
+      unhandledRejection: (error) => {
+        if (!loop.readySent) loop.postInitError(error);
+        process.exit(128);
+      },
+    };
+  }
+
+  installProcessHooks() {
+    process.on('uncaughtException', (error) => {
+      this.logger.error('Uncaught Exception', error);
+      this.errorCallbacks.uncaughtException(error);
+    });
+    process.on('unhandledRejection', (reason, promise) => {
+      const error = new errors.UnhandledPromiseRejection(reason, promise);
+      this.logger.error('Unhandled Promise Rejection', error);
+      this.errorCallbacks.unhandledRejection(error);
+    });
+  }
+
+  handleOnce(inv) {
+    return this.handleOnceNonStreaming(inv);
+  }
+
+  onTopLevelError(err) {
+    console.log(`Unexpected Top Level Error: ${err.toString()}`);
+    this.errorCallbacks.uncaughtException(err);
+  }
+
+  async handleOnceNonStreaming(inv) {
+    globalThis[REQUEST_ID] = inv.id;
+    globalThis[TENANT_ID] = inv.tenantId;
+    const [callback, callbackContext, markCompleted] = buildCallbackContext(inv, this, () =>
+      this.loop.scheduleIteration(),
+    );
+    try {
+      this._setErrorCallbacks(inv);
+      this._setDefaultExitListener(inv, markCompleted, this.handlerMetadata.isAsync);
+      if (this.handlerMetadata.streaming) {
+        JSON.parse(inv.body);
+        attachEnvironmentData(inv, callbackContext);
+        throw new errors.StreamingNotSupported(errors.STREAMING_NOT_SUPPORTED);
+      }
+      const result = this.handler(
+        JSON.parse(inv.body),
+        attachEnvironmentData(inv, callbackContext),
+        callback,
+      );
+      if (_isPromise(result)) {
+        result.then(callbackContext.succeed, callbackContext.fail).catch(callbackContext.fail);
+      }
+    } catch (err) {
+      callback(err);
+    }
+  }
+
+  _setErrorCallbacks(inv) {
+    this.errorCallbacks.uncaughtException = (error) => {
+      this.loop.postInvocationError(error, inv);
+      process.exit(129);
+    };
+    this.errorCallbacks.unhandledRejection = (error) => {
+      this.loop.postInvocationError(error, inv);
+      process.exit(128);
+    };
+  }
+
+  // When the event loop drains with nothing reported: null, or Runtime.NodeJsExit for an async
+  // function (a promise that never settled).
+  _setDefaultExitListener(inv, markCompleted, isAsync) {
+    inv.beforeExit = () => {
+      markCompleted();
+      if (isAsync) {
+        const err = new errors.NodeJsExit();
+        this.logger.error('Invoke Error', err);
+        this.loop.postInvocationError(err, inv, () => this.loop.scheduleIteration());
+      } else {
+        this.loop.postInvocationResponse(null, inv, () => this.loop.scheduleIteration());
+      }
+    };
+  }
+}
+
+/**
+ * Like aws-lambda-ric v3's run(): log where it starts, patch the console, install the process
+ * hooks, then load. A load failure goes through the uncaughtException hook (init error, exit 129).
+ */
+async function start({ loop, handlerString, appRoot, importUrl }) {
+  const logger = new Logger({
+    ids: () => [globalThis[REQUEST_ID], globalThis[TENANT_ID]],
+    showTenantId: (tenantId) => tenantId !== undefined && tenantId !== null,
+    errorFieldsFromMessage: true,
+    errorBody,
+    toError,
+  });
+  const loader = createLoader({
+    importUrl,
+    tryRequire: _tryRequire,
+    wrapLoadError,
+    findStep: (nested, key) => nested && nested[key],
+    isStreamingTag: (tag) => tag !== undefined && tag !== null && tag !== false,
+    beforeLoad: installGlobalAwsLambda,
+  });
+  const runtime = new Runtime(loop, logger);
+
+  console.log(`Executing '${handlerString}' in function directory '${appRoot}'`);
+  logger.patchConsole(LEVELS[configuredLevel()] || LEVELS.TRACE, true);
+  runtime.installProcessHooks();
+  let handler;
+  let metadata;
+  try {
+    handler = await loader.loadHandler(appRoot, handlerString);
+    metadata = loader.getHandlerMetadata(handler);
+  } catch (error) {
+    logger.error('Uncaught Exception', error);
+    runtime.errorCallbacks.uncaughtException(error);
+    return;
+  }
+  if (
+    process.env.AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING === undefined &&
+    metadata.argsNum == 3 &&
+    metadata.isAsync == false &&
+    metadata.streaming == false
+  ) {
+    console.warn(CALLBACK_WARNING);
+  }
+  runtime.handler = handler;
+  runtime.handlerMetadata = metadata;
+  loop.start(runtime);
+}
+
+/** An exception escaping start() (no handler given): reported on stderr, exit 1. */
+function startFailed(err) {
+  fatal(err && err.stack ? err.stack : String(err));
+}
+
+module.exports = { name: 'v3', errorBody, parseStackLine, serializeResult, start, startFailed };
