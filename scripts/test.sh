@@ -11,7 +11,7 @@ echo "== cargo test"
 cargo test --workspace --no-fail-fast --lib --bins --tests 2>&1
 
 echo "== Python shim tests"
-.cache/py-venv/bin/python -m unittest discover -s src/shims/python -p 'test_*.py'
+.cache/py-venv/bin/python -m unittest discover -s src/shims/python/tests -p 'test_*.py'
 
 if [ -d src/shims/node/test ]; then
   echo "== Node shim tests"

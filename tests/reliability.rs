@@ -151,15 +151,12 @@ async fn large_client_context_and_cognito_headers_are_answered_normally() {
     let context = serde_json::json!({"custom": {"big": big}, "env": {}, "client": {}}).to_string();
     let cognito =
         serde_json::json!({"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "p"}).to_string();
-    let r = invoke(
-        &api,
-        Invoke {
-            client_context: Some(context),
-            cognito_identity: Some(cognito),
-            ..Invoke::new("{}")
-        },
-    )
-    .await;
+    let large = Invoke {
+        client_context: Some(context),
+        cognito_identity: Some(cognito),
+        ..Invoke::new("{}")
+    };
+    let r = invoke(&api, large.clone()).await;
     assert_eq!(
         r.outcome
             .body()
@@ -169,8 +166,8 @@ async fn large_client_context_and_cognito_headers_are_answered_normally() {
         running.stderr()
     );
     // The same worker serves the next one: nothing broke.
-    let next = invoke_json(&api, "{}").await;
-    assert_eq!(next.outcome.kind(), "response");
+    let next = invoke(&api, large).await;
+    assert_eq!(next.outcome.kind(), "response", "{}", running.stderr());
     assert!(!running.stderr().contains("replacement worker"));
     stop(running).await;
 }
