@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::cli::{Cli, Command};
-use crate::config::{ApiAddress, Config, WorkerChoice};
+use crate::config::{ApiAddress, Config, HttpEvent, WorkerChoice};
 use crate::emulator::{
     rie_environment, Emulator, EmulatorOptions, InvokeOutcome, InvokeRequest, INVOKE_PATH,
 };
@@ -206,27 +206,36 @@ fn emulator_options(config: &Config) -> EmulatorOptions {
     options
 }
 
-/// Serve the RIE invoke endpoint on `FERRIC_LISTEN` until SIGTERM/SIGINT. A runtime whose init
-/// failed is started again on the next invoke, as RIE does, so a fixed handler is picked up
-/// without restarting ferric.
+/// Serve the RIE invoke endpoint on `FERRIC_LISTEN` (and the HTTP front door on
+/// `FERRIC_HTTP_LISTEN`) until SIGTERM/SIGINT. A runtime whose init failed is started again on
+/// the next invoke, as RIE does, so a fixed handler is picked up without restarting ferric.
 async fn serve(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
     let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), emulator_options(config))
         .await
         .context("starting the built-in Runtime API")?;
+    emulator.retry_init_on_invoke();
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
         format!("cannot listen on {} (FERRIC_LISTEN): is another server using it? Set FERRIC_LISTEN to a free address", config.listen)
     })?;
+    let address = listener.local_addr().unwrap_or(config.listen);
     let server = emulator.serve_invocations(listener);
     info!(
-        "serving {} at http://{}{INVOKE_PATH} (no AWS_LAMBDA_RUNTIME_API: built-in emulator)",
-        config.handler, config.listen
+        "serving {} at http://{address}{INVOKE_PATH} (no AWS_LAMBDA_RUNTIME_API: built-in emulator)",
+        config.handler
     );
+    let front_door = open_front_door(config, &emulator).await;
+    let stop = move || {
+        server.abort();
+        if let Some(door) = &front_door {
+            door.abort();
+        }
+    };
     let sandbox = local_sandbox(config);
     let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT);
     loop {
         let result = sandbox.run(&api, shutdown.clone()).await;
         if *shutdown.borrow() {
-            server.abort();
+            stop();
             // Stopping a local server on request is a clean exit, whatever the runtime did.
             return Ok(ExitCode::SUCCESS);
         }
@@ -237,12 +246,35 @@ async fn serve(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Resu
             Err(e) => warn!("runtime stopped: {e}; will restart on the next invoke"),
             Ok(()) => {}
         }
-        let mut stop = shutdown.clone();
+        let mut signalled = shutdown.clone();
         tokio::select! {
             _ = emulator.wait_for_queued() => emulator.reset(),
-            _ = stop.wait_for(|s| *s) => { server.abort(); return Ok(ExitCode::SUCCESS); }
+            _ = signalled.wait_for(|s| *s) => { stop(); return Ok(ExitCode::SUCCESS); }
         }
     }
+}
+
+/// The HTTP front door on `FERRIC_HTTP_LISTEN`, unless it is `off`. It is a convenience next to
+/// the invoke endpoint, so an address in use costs a warning, not the server.
+async fn open_front_door(
+    config: &Config,
+    emulator: &Emulator,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let wanted = config.http_listen?;
+    let listener = match tokio::net::TcpListener::bind(wanted).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            warn!("cannot listen on {wanted} (FERRIC_HTTP_LISTEN): {e}; the HTTP front door is off. Set FERRIC_HTTP_LISTEN to a free address, or to off");
+            return None;
+        }
+    };
+    let address = listener.local_addr().unwrap_or(wanted);
+    let version = match config.http_event {
+        HttpEvent::V2 => "HTTP API payload format 2.0",
+        HttpEvent::V1 => "REST API payload format 1.0",
+    };
+    info!("HTTP front door at http://{address}/ (FERRIC_HTTP_LISTEN): every request becomes an event in {version} (FERRIC_HTTP_EVENT)");
+    Some(emulator.serve_front_door(listener, config.http_event))
 }
 
 /// `ferric prepare`: fill the cache directory with the Python shim's compiled code.

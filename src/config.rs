@@ -20,6 +20,8 @@ pub mod env {
     pub const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
     pub const MAX_CONCURRENCY: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
     pub const LISTEN: &str = "FERRIC_LISTEN";
+    pub const HTTP_LISTEN: &str = "FERRIC_HTTP_LISTEN";
+    pub const HTTP_EVENT: &str = "FERRIC_HTTP_EVENT";
     pub const PYTHON: &str = "FERRIC_PYTHON";
     pub const NODE: &str = "FERRIC_NODE";
     pub const NODE_COMPAT: &str = "FERRIC_NODE_COMPAT";
@@ -41,6 +43,11 @@ pub mod env {
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     std::net::Ipv4Addr::LOCALHOST,
     8080,
+));
+/// The front door's default address in serve mode (as `sam local start-api`).
+pub const DEFAULT_HTTP_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    3000,
 ));
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(130);
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -84,6 +91,34 @@ impl WorkerChoice {
     }
 }
 
+/// The event the HTTP front door sends for a plain HTTP request (`FERRIC_HTTP_EVENT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpEvent {
+    /// API Gateway HTTP API payload format 2.0, as function URLs send it.
+    #[default]
+    V2,
+    /// API Gateway REST API proxy payload format 1.0.
+    V1,
+}
+
+impl HttpEvent {
+    fn parse(value: &str) -> Option<HttpEvent> {
+        match value.to_ascii_lowercase().as_str() {
+            "v2" | "2.0" => Some(HttpEvent::V2),
+            "v1" | "1.0" => Some(HttpEvent::V1),
+            _ => None,
+        }
+    }
+}
+
+/// `FERRIC_HTTP_LISTEN`: an address, or `off` (None).
+fn http_listen(value: &str) -> Option<Option<SocketAddr>> {
+    if value.eq_ignore_ascii_case("off") {
+        return Some(None);
+    }
+    value.parse().ok().map(Some)
+}
+
 /// A validated `host:port` for the Runtime API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiAddress(String);
@@ -113,6 +148,9 @@ pub struct Config {
     pub node: PathBuf,
     pub runtime_api: Option<ApiAddress>,
     pub listen: SocketAddr,
+    /// The HTTP front door's address in serve mode (None: `off`).
+    pub http_listen: Option<SocketAddr>,
+    pub http_event: HttpEvent,
     pub init_timeout: Duration,
     pub max_frame_bytes: usize,
     pub function_timeout: Duration,
@@ -261,6 +299,20 @@ impl Config {
                     v.parse().ok()
                 })?
                 .unwrap_or(DEFAULT_LISTEN),
+            http_listen: s
+                .check(
+                    env::HTTP_LISTEN,
+                    "an address, e.g. 127.0.0.1:3000, or off",
+                    http_listen,
+                )?
+                .unwrap_or(Some(DEFAULT_HTTP_LISTEN)),
+            http_event: s
+                .check(
+                    env::HTTP_EVENT,
+                    "v2 (HTTP API payload 2.0) or v1 (REST API payload 1.0)",
+                    HttpEvent::parse,
+                )?
+                .unwrap_or_default(),
             function_name: s
                 .raw(env::FUNCTION_NAME)
                 .unwrap_or_else(|| "test_function".into()),
@@ -387,6 +439,8 @@ mod tests {
         let c = cfg(&["app.handler"], &[]).unwrap();
         assert_eq!(c.task_root, PathBuf::from("/nonexistent-cwd"));
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.http_listen, Some(DEFAULT_HTTP_LISTEN));
+        assert_eq!(c.http_event, HttpEvent::V2);
         assert_eq!(c.init_timeout, DEFAULT_INIT_TIMEOUT);
         assert_eq!(c.function_timeout, DEFAULT_FUNCTION_TIMEOUT);
         assert_eq!(c.concurrency, 1);
@@ -473,6 +527,10 @@ mod tests {
             ("FERRIC_TIMEOUT_MARGIN_MS", "1.5"),
             ("FERRIC_LOG", "loud"),
             ("FERRIC_NODE_COMPAT", "v5"),
+            ("FERRIC_HTTP_LISTEN", "3000"),
+            ("FERRIC_HTTP_LISTEN", "no"),
+            ("FERRIC_HTTP_EVENT", "v3"),
+            ("FERRIC_HTTP_EVENT", "rest"),
             ("AWS_LAMBDA_RUNTIME_API", "not-an-address"),
             ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1"),
             ("AWS_LAMBDA_RUNTIME_API", "http://127.0.0.1:9001"),
@@ -487,6 +545,36 @@ mod tests {
             assert!(
                 message.contains("e.g.") || message.contains(" or "),
                 "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_front_door_can_move_be_turned_off_and_send_v1_events() {
+        let moved = cfg(
+            &["a.b"],
+            &[
+                ("FERRIC_HTTP_LISTEN", "0.0.0.0:3001"),
+                ("FERRIC_HTTP_EVENT", "v1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(moved.http_listen.unwrap().to_string(), "0.0.0.0:3001");
+        assert_eq!(moved.http_event, HttpEvent::V1);
+        for off in ["off", "OFF", " off "] {
+            let c = cfg(&["a.b"], &[("FERRIC_HTTP_LISTEN", off)]).unwrap();
+            assert_eq!(c.http_listen, None, "{off:?}");
+        }
+        for (v, want) in [
+            ("2.0", HttpEvent::V2),
+            ("V2", HttpEvent::V2),
+            ("1.0", HttpEvent::V1),
+        ] {
+            assert_eq!(
+                cfg(&["a.b"], &[("FERRIC_HTTP_EVENT", v)])
+                    .unwrap()
+                    .http_event,
+                want
             );
         }
     }

@@ -29,7 +29,7 @@
 //! | [`worker`] | one worker: the frame [`worker::Channel`], the codec ([`worker::protocol`]), the process and all unsafe OS code ([`worker::process`]), the log pump ([`worker::logs`]) |
 //! | [`supervisor`] | a lane's loop over a worker slot, failure reports, lanes and the extension ([`supervisor::lanes`]) |
 //! | [`shims`] | the embedded Python and Node shims (boot programs and bundles) and worker command lines |
-//! | [`emulator`] | the built-in Runtime API + RIE invoke endpoint, around a pure state machine |
+//! | [`emulator`] | the built-in Runtime API + RIE invoke endpoint + HTTP front door (plain HTTP as API Gateway events, [`emulator::front_door`]), around a pure state machine |
 
 pub mod app;
 pub mod cli;

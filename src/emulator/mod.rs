@@ -1,5 +1,6 @@
 //! The built-in emulator: the Runtime API endpoints a runtime talks to (this file), plus the
-//! Runtime Interface Emulator's invoke endpoint (`rie`), around a pure state machine (`state`).
+//! Runtime Interface Emulator's invoke endpoint (`rie`) and the HTTP front door that turns plain
+//! HTTP requests into API Gateway events (`front_door`), around a pure state machine (`state`).
 //!
 //! Used when `AWS_LAMBDA_RUNTIME_API` is unset and by `ferric invoke`. Invokes are queued and
 //! served one per `/next`, so concurrent callers wait their turn (and are told so in the log)
@@ -8,6 +9,7 @@
 //! dropped. Nothing is kept after an invocation ends, so memory stays flat however long the
 //! emulator serves.
 
+pub mod front_door;
 mod rie;
 pub mod state;
 pub mod streaming;
@@ -180,6 +182,13 @@ impl Emulator {
             }
             notified.await;
         }
+    }
+
+    /// After an init error, make new invocations wait for a runtime started afresh instead of
+    /// answering them with that error (the owner restarts one when [`Emulator::wait_for_queued`]
+    /// returns): serve mode, where a fixed handler must be picked up as under RIE.
+    pub fn retry_init_on_invoke(&self) {
+        self.lock().retry_init_on_invoke();
     }
 
     /// Forget the previous runtime's init state so a new runtime can start.
@@ -480,16 +489,24 @@ where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
 {
+    serve_peers(listener, move |_, req| handler(req)).await
+}
+
+/// [`serve`], telling `handler` the address of the peer each request came from.
+async fn serve_peers<F, Fut>(listener: TcpListener, handler: F)
+where
+    F: Fn(SocketAddr, Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         tokio::spawn(async move {
-            #[allow(clippy::redundant_closure)] // moving `handler` in keeps the future Send
-            let service = service_fn(move |req| handler(req));
+            let service = service_fn(move |req| handler(peer, req));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;

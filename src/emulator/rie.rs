@@ -1,5 +1,13 @@
 //! The Runtime Interface Emulator's side of the emulator: the invoke endpoint
 //! (`POST /2015-03-31/functions/function/invocations`) and RIE's local defaults.
+//!
+//! Its answers are RIE's, as read in `aws/aws-lambda-runtime-interface-emulator`
+//! (`internal/lambda/rie/handlers.go` `InvokeHandler`, `internal/lambda/rapidcore/server.go`
+//! `Invoke`): the function's answer with 200, also for a function error (the error JSON); a
+//! timeout with 200 and `Task timed out after N.00 seconds` as text (Go labels it `text/plain;
+//! charset=utf-8`); 502 and the error body when init fails or the runtime dies mid-invoke.
+//! Where ferric answers otherwise on purpose, the README's "The invoke endpoint: ferric and RIE"
+//! says so and why.
 
 use std::convert::Infallible;
 
@@ -15,6 +23,7 @@ use super::{
     MAX_PAYLOAD_BYTES,
 };
 use crate::lambda::http::Body;
+use crate::lambda::wording::{error_type, timeout_message};
 
 pub const INVOKE_PATH: &str = "/2015-03-31/functions/function/invocations";
 /// The streaming invoke endpoint (as `InvokeWithResponseStream`; RIE has none, RIE #175).
@@ -51,8 +60,9 @@ impl Emulator {
 
     async fn invoke_route(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path();
+        // RIE serves its path for any method (a Go `HandleFunc` route).
         let streaming = match (req.method(), path) {
-            (&Method::POST, INVOKE_PATH) => false,
+            (_, INVOKE_PATH) => false,
             (&Method::POST, STREAM_INVOKE_PATH) => true,
             _ => {
                 return respond(
@@ -78,10 +88,85 @@ impl Emulator {
                 let content_type = content_type.clone();
                 let (body, error) = streaming::collect(frames).await;
                 result.outcome = buffered_stream(content_type, body, error);
-                invoke_response(result)
+                self.invoke_response(result)
             }
-            _ => invoke_response(result),
+            _ => self.invoke_response(result),
         }
+    }
+
+    /// The invoke endpoint's answer, as RIE gives it (see the module's documentation).
+    fn invoke_response(&self, result: InvokeResult) -> Response<Body> {
+        let timed_out = || {
+            let message = timeout_message(self.inner.options.function_timeout);
+            (StatusCode::OK, Bytes::from(message), Some(TEXT), true)
+        };
+        let (status, body, content_type, function_error) = match result.outcome {
+            InvokeOutcome::Response { content_type, body } => {
+                let content_type = content_type.and_then(|c| HeaderValue::from_str(&c).ok());
+                (StatusCode::OK, body, content_type, false)
+            }
+            InvokeOutcome::FunctionError { body } => match failure_kind(&body) {
+                FailureKind::Timeout => timed_out(),
+                FailureKind::Runtime => (StatusCode::BAD_GATEWAY, body, Some(JSON), true),
+                FailureKind::Function => (StatusCode::OK, body, Some(JSON), true),
+            },
+            InvokeOutcome::ResponseTooLarge { body } => (StatusCode::OK, body, Some(JSON), true),
+            InvokeOutcome::InitError { body } => (StatusCode::BAD_GATEWAY, body, Some(JSON), true),
+            InvokeOutcome::TimedOut { .. } => timed_out(),
+            // A stream is collected or passed through before it gets here.
+            InvokeOutcome::Stream { content_type } => {
+                let content_type = HeaderValue::from_str(&content_type).ok();
+                (StatusCode::OK, Bytes::new(), content_type, false)
+            }
+        };
+        let mut response = respond(status, body);
+        let hm = response.headers_mut();
+        if let Some(ct) = content_type {
+            hm.insert("content-type", ct);
+        }
+        // Not RIE's (it sends no such header) but Lambda's Invoke API's, so an AWS SDK pointed
+        // here tells a failed invocation from a successful one (README: "The invoke endpoint:
+        // ferric and RIE").
+        if function_error {
+            hm.insert(
+                "x-amz-function-error",
+                HeaderValue::from_static("Unhandled"),
+            );
+        }
+        set_request_id(hm, &result.request_id);
+        response
+    }
+}
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+/// What Go's `http.DetectContentType` calls RIE's timeout text.
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+/// Who failed, as a function error's body tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The handler (or its runtime's marshalling) reported an error.
+    Function,
+    /// ferric timed the invocation out (`Runtime.Timeout`): RIE's own timeout.
+    Timeout,
+    /// The worker exited or broke the protocol: under RIE, the runtime process died.
+    Runtime,
+}
+
+/// Tell ferric's own failure reports (`crate::supervisor::report`: one of its error types, and
+/// a message with RAPID's `RequestId: <id> Error: ` prefix) from the function's errors.
+pub fn failure_kind(body: &[u8]) -> FailureKind {
+    let Ok(serde_json::Value::Object(error)) = serde_json::from_slice(body) else {
+        return FailureKind::Function;
+    };
+    let text = |key: &str| error.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    if !text("errorMessage").starts_with("RequestId: ") {
+        return FailureKind::Function;
+    }
+    match text("errorType") {
+        error_type::TIMEOUT => FailureKind::Timeout,
+        error_type::EXIT | error_type::PROTOCOL => FailureKind::Runtime,
+        _ => FailureKind::Function,
     }
 }
 
@@ -140,37 +225,6 @@ fn set_request_id(headers: &mut HeaderMap, request_id: &str) {
     }
 }
 
-/// The invoke endpoint's answer, as RIE gives it.
-fn invoke_response(result: InvokeResult) -> Response<Body> {
-    let (status, body, content_type, function_error) = match result.outcome {
-        InvokeOutcome::Response { content_type, body } => {
-            (StatusCode::OK, body, content_type, false)
-        }
-        InvokeOutcome::FunctionError { body } | InvokeOutcome::ResponseTooLarge { body } => {
-            (StatusCode::OK, body, None, true)
-        }
-        InvokeOutcome::InitError { body } => (StatusCode::BAD_GATEWAY, body, None, true),
-        InvokeOutcome::TimedOut { message } => (StatusCode::OK, Bytes::from(message), None, true),
-        // A stream is collected or passed through before it gets here.
-        InvokeOutcome::Stream { content_type } => {
-            (StatusCode::OK, Bytes::new(), Some(content_type), false)
-        }
-    };
-    let mut response = respond(status, body);
-    let hm = response.headers_mut();
-    if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        hm.insert("content-type", ct);
-    }
-    if function_error {
-        hm.insert(
-            "x-amz-function-error",
-            HeaderValue::from_static("Unhandled"),
-        );
-    }
-    set_request_id(hm, &result.request_id);
-    response
-}
-
 /// Standard base64 (padding optional) to UTF-8 text, as RIE decodes `X-Amz-Client-Context`.
 pub fn decode_base64(input: &str) -> Option<String> {
     use base64::Engine;
@@ -192,6 +246,34 @@ mod tests {
             rie_environment(&|k| (k == "AWS_LAMBDA_FUNCTION_NAME").then(|| "mine".to_owned()));
         assert!(env.iter().all(|(k, _)| k != "AWS_LAMBDA_FUNCTION_NAME"));
         assert!(env.contains(&("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "3008".into())));
+    }
+
+    #[test]
+    fn ferric_s_own_failure_reports_are_told_from_function_errors() {
+        use crate::handler::Language;
+        use crate::lambda::wording::{error_body, with_request_id};
+        let report = |kind: &str, language| {
+            let message = with_request_id("id-1", "Task timed out after 3.00 seconds");
+            error_body(language, kind, &message, "id-1")
+        };
+        for language in [Some(Language::Python), Some(Language::Node), None] {
+            let kind = |t: &str| failure_kind(&report(t, language));
+            assert_eq!(kind(error_type::TIMEOUT), FailureKind::Timeout);
+            assert_eq!(kind(error_type::EXIT), FailureKind::Runtime);
+            assert_eq!(kind(error_type::PROTOCOL), FailureKind::Runtime);
+            assert_eq!(kind(error_type::INVALID_INVOCATION), FailureKind::Function);
+        }
+        // A handler's own error, even one that borrows the type, is the function's.
+        for body in [
+            &br#"{"errorMessage": "boom", "errorType": "Runtime.Timeout"}"#[..],
+            br#"{"errorMessage": "boom", "errorType": "ValueError", "stackTrace": []}"#,
+            br#"{"errorMessage": "RequestId: x Error: y", "errorType": "Runtime.MarshalError"}"#,
+            b"not json",
+            b"[]",
+            b"",
+        ] {
+            assert_eq!(failure_kind(body), FailureKind::Function, "{body:?}");
+        }
     }
 
     #[test]

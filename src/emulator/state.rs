@@ -139,6 +139,9 @@ pub struct State<R> {
     /// The runtime called `/next` at least once: init is over.
     initialised: bool,
     init_error: Option<Bytes>,
+    /// After an init error, queue new invocations for a runtime started afresh (serve mode, as
+    /// RIE re-runs init on the next invoke) instead of answering them with that error.
+    retry_init: bool,
     extensions: HashSet<String>,
 }
 
@@ -149,6 +152,7 @@ impl<R> Default for State<R> {
             in_flight: HashMap::new(),
             initialised: false,
             init_error: None,
+            retry_init: false,
             extensions: HashSet::new(),
         }
     }
@@ -167,8 +171,11 @@ impl<R> State<R> {
         reply: R,
         now_ms: u64,
     ) -> Result<Ahead, (R, InvokeOutcome)> {
-        if let Some(body) = &self.init_error {
-            return Err((reply, InvokeOutcome::InitError { body: body.clone() }));
+        match &self.init_error {
+            Some(body) if !self.retry_init => {
+                return Err((reply, InvokeOutcome::InitError { body: body.clone() }))
+            }
+            _ => {}
         }
         let ahead = Ahead {
             queued: self.queue.len(),
@@ -281,6 +288,12 @@ impl<R> State<R> {
             return Err(RegisterError::Duplicate);
         }
         Ok(())
+    }
+
+    /// From now on, an invocation that arrives after an init error waits for the next runtime
+    /// (whose owner calls [`State::reset`] when [`State::has_queued`]) and gets its outcome.
+    pub fn retry_init_on_invoke(&mut self) {
+        self.retry_init = true;
     }
 
     /// Whether an invocation is waiting for a runtime.
@@ -417,6 +430,29 @@ mod tests {
             s.invoke(delivery("d"), 4, 0).is_ok(),
             "a new runtime gets a new chance"
         );
+    }
+
+    #[test]
+    fn retrying_init_queues_invocations_for_the_next_runtime() {
+        let mut s = State::default();
+        s.retry_init_on_invoke();
+        s.post(Post::InitError {
+            body: Bytes::from_static(b"first"),
+        });
+        s.invoke(delivery("a"), 1, 0).expect("queued, not answered");
+        assert!(s.has_queued());
+        s.reset();
+        // The next runtime fails too: the waiting caller gets the new error.
+        let (_, replies) = s.post(Post::InitError {
+            body: Bytes::from_static(b"second"),
+        });
+        assert!(
+            matches!(&replies[..], [(1, InvokeOutcome::InitError { body })] if &body[..] == b"second")
+        );
+        s.invoke(delivery("b"), 2, 0).unwrap();
+        s.reset();
+        // Or it starts: the caller is served.
+        assert_eq!(s.next(0).unwrap().id, "b");
     }
 
     #[test]
