@@ -33,6 +33,7 @@ async fn serve(extra_env: &[(&str, &str)]) -> (Running, String) {
     cmd.args(["--", "bash", &echo_worker()])
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env("FERRIC_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FERRIC_HTTP_LISTEN", "off")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -134,6 +135,7 @@ async fn listen_address_in_use_is_a_clear_error() {
         .args(["--", "bash", &echo_worker()])
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env("FERRIC_LISTEN", &addr)
+        .env("FERRIC_HTTP_LISTEN", "off")
         .output()
         .await
         .unwrap();
