@@ -36,7 +36,7 @@ enum Mode {
 }
 
 fn mode(cli: &Cli, config: &Config) -> Mode {
-    match (&cli.command, &config.runtime_api) {
+    match (&cli.command, &config.platform.runtime_api) {
         (Some(Command::Prepare), _) => Mode::Prepare,
         (Some(Command::Invoke { event, .. }), _) => Mode::Invoke {
             event: event.clone(),
@@ -116,24 +116,25 @@ fn sandbox(config: &Config, env: Vec<(String, String)>) -> Sandbox {
             handler: config.handler.clone(),
             task_root: config.task_root.clone(),
             cache_dir: config.cache_dir.clone(),
-            max_frame_bytes: config.max_frame_bytes,
+            max_frame_bytes: config.limits.max_frame_bytes,
             env,
-            wrapper: config.exec_wrapper.clone(),
+            wrapper: config.platform.exec_wrapper.clone(),
+            telemetry: crate::worker::telemetry::Telemetry::get().is_some(),
         },
-        init_timeout: config.init_timeout,
+        init_timeout: config.limits.init_timeout,
         policy: Policy {
-            timeout_margin: config.timeout_margin,
-            kill_grace: config.kill_grace,
+            timeout_margin: config.limits.timeout_margin,
+            kill_grace: config.limits.kill_grace,
             recycling: Recycling {
-                max_invocations: config.max_invocations,
-                max_rss_mb: config.max_rss_mb,
+                max_invocations: config.limits.max_invocations,
+                max_rss_mb: config.limits.max_rss_mb,
             },
-            sweep_orphans: config.concurrency <= 1,
-            snap_start: config.snap_start,
-            hook_timeout: config.init_timeout,
+            sweep_orphans: config.limits.concurrency <= 1,
+            snap_start: config.platform.snap_start,
+            hook_timeout: config.limits.init_timeout,
         },
-        lanes: config.concurrency,
-        register_extension: config.register_extension,
+        lanes: config.limits.concurrency,
+        register_extension: config.limits.register_extension,
     }
 }
 
@@ -184,7 +185,7 @@ fn exit_for(result: Result<(), RunError>) -> ExitCode {
 /// SnapStart initialisation type when the snapshot is simulated).
 fn local_environment(config: &Config) -> Vec<(String, String)> {
     let mut env = rie_environment(&|k| std::env::var(k).ok());
-    if config.simulate_snapstart {
+    if config.local.simulate_snapstart {
         env.push((
             crate::config::env::INITIALIZATION_TYPE.into(),
             "snap-start".into(),
@@ -196,13 +197,14 @@ fn local_environment(config: &Config) -> Vec<(String, String)> {
 /// A sandbox for local modes: RIE's environment, and SnapStart when it is simulated.
 fn local_sandbox(config: &Config) -> Sandbox {
     let mut sandbox = sandbox(config, local_environment(config));
-    sandbox.policy.snap_start |= config.simulate_snapstart;
+    sandbox.policy.snap_start |= config.local.simulate_snapstart;
     sandbox
 }
 
 fn emulator_options(config: &Config) -> EmulatorOptions {
-    let mut options = EmulatorOptions::new(&config.function_name, config.function_timeout);
-    options.snap_start = config.simulate_snapstart || config.snap_start;
+    let mut options =
+        EmulatorOptions::new(&config.local.function_name, config.limits.function_timeout);
+    options.snap_start = config.local.simulate_snapstart || config.platform.snap_start;
     options
 }
 
@@ -214,10 +216,10 @@ async fn serve(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Resu
         .await
         .context("starting the built-in Runtime API")?;
     emulator.retry_init_on_invoke();
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
-        format!("cannot listen on {} (FERRIC_LISTEN): is another server using it? Set FERRIC_LISTEN to a free address", config.listen)
+    let listener = tokio::net::TcpListener::bind(config.local.listen).await.with_context(|| {
+        format!("cannot listen on {} (FERRIC_LISTEN): is another server using it? Set FERRIC_LISTEN to a free address", config.local.listen)
     })?;
-    let address = listener.local_addr().unwrap_or(config.listen);
+    let address = listener.local_addr().unwrap_or(config.local.listen);
     let server = emulator.serve_invocations(listener);
     info!(
         "serving {} at http://{address}{INVOKE_PATH} (no AWS_LAMBDA_RUNTIME_API: built-in emulator)",
@@ -260,7 +262,7 @@ async fn open_front_door(
     config: &Config,
     emulator: &Emulator,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let wanted = config.http_listen?;
+    let wanted = config.local.http_listen?;
     let listener = match tokio::net::TcpListener::bind(wanted).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -269,12 +271,12 @@ async fn open_front_door(
         }
     };
     let address = listener.local_addr().unwrap_or(wanted);
-    let version = match config.http_event {
+    let version = match config.local.http_event {
         HttpEvent::V2 => "HTTP API payload format 2.0",
         HttpEvent::V1 => "REST API payload format 1.0",
     };
     info!("HTTP front door at http://{address}/ (FERRIC_HTTP_LISTEN): every request becomes an event in {version} (FERRIC_HTTP_EVENT)");
-    Some(emulator.serve_front_door(listener, config.http_event))
+    Some(emulator.serve_front_door(listener, config.local.http_event))
 }
 
 /// `ferric prepare`: fill the cache directory with the Python shim's compiled code.

@@ -38,6 +38,8 @@ pub mod env {
     pub const EXEC_WRAPPER: &str = "AWS_LAMBDA_EXEC_WRAPPER";
     pub const INITIALIZATION_TYPE: &str = "AWS_LAMBDA_INITIALIZATION_TYPE";
     pub const SNAPSTART: &str = "FERRIC_SNAPSTART";
+    pub const TELEMETRY_LOG_FD: &str = "_LAMBDA_TELEMETRY_LOG_FD";
+    pub const LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
 }
 
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -146,33 +148,63 @@ pub struct Config {
     pub worker: WorkerChoice,
     pub python: PathBuf,
     pub node: PathBuf,
+    /// Timeouts, sizes, lanes and recycling.
+    pub limits: Limits,
+    /// What the platform tells the runtime.
+    pub platform: Platform,
+    /// The local modes (the built-in emulator).
+    pub local: Local,
+    /// Where the shims' compiled code is cached (`FERRIC_CACHE_DIR`, else under TMPDIR).
+    pub cache_dir: PathBuf,
+    pub log_level: tracing::Level,
+}
+
+/// What the platform tells the runtime through the environment.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    /// `AWS_LAMBDA_RUNTIME_API`: set in production, unset for the built-in emulator.
     pub runtime_api: Option<ApiAddress>,
+    /// `AWS_LAMBDA_EXEC_WRAPPER`: a program every worker is started through.
+    pub exec_wrapper: Option<PathBuf>,
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`: this sandbox is being snapshotted.
+    pub snap_start: bool,
+    /// `_LAMBDA_TELEMETRY_LOG_FD`: the platform's telemetry log descriptor, if it gave one.
+    pub telemetry_fd: Option<i32>,
+    /// `AWS_LAMBDA_LOG_FORMAT` is `JSON` (case-insensitive), else text.
+    pub json_logs: bool,
+}
+
+/// The settings of the local modes (the built-in emulator).
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// `FERRIC_LISTEN`: the RIE invoke endpoint.
     pub listen: SocketAddr,
-    /// The HTTP front door's address in serve mode (None: `off`).
+    /// `FERRIC_HTTP_LISTEN`: the HTTP front door's address in serve mode (None: `off`).
     pub http_listen: Option<SocketAddr>,
     pub http_event: HttpEvent,
+    pub function_name: String,
+    /// `FERRIC_SNAPSTART`: the built-in emulator simulates a snapshot and its restore.
+    pub simulate_snapstart: bool,
+}
+
+/// Timeouts, sizes, lanes and recycling.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `FERRIC_INIT_TIMEOUT`: how long a worker may take to say ready.
     pub init_timeout: Duration,
-    pub max_frame_bytes: usize,
+    /// `AWS_LAMBDA_FUNCTION_TIMEOUT` (local modes).
     pub function_timeout: Duration,
     pub timeout_margin: Duration,
     pub kill_grace: Duration,
+    pub max_frame_bytes: usize,
+    /// `AWS_LAMBDA_MAX_CONCURRENCY`: lanes.
     pub concurrency: usize,
-    pub function_name: String,
     /// Register a no-op internal extension so Lambda sends SIGTERM before shutdown.
     pub register_extension: bool,
     /// Replace a worker after this many invocations (0 = never).
     pub max_invocations: u64,
     /// Replace a worker whose resident memory exceeds this many MiB after an invocation (0 = never).
     pub max_rss_mb: u64,
-    /// Where the shims' compiled code is cached (`FERRIC_CACHE_DIR`, else under TMPDIR).
-    pub cache_dir: PathBuf,
-    pub log_level: tracing::Level,
-    /// `AWS_LAMBDA_EXEC_WRAPPER`: a program every worker is started through.
-    pub exec_wrapper: Option<PathBuf>,
-    /// `AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`: this sandbox is being snapshotted.
-    pub snap_start: bool,
-    /// `FERRIC_SNAPSTART`: the built-in emulator simulates a snapshot and its restore.
-    pub simulate_snapstart: bool,
 }
 
 /// A configuration mistake the user can fix.
@@ -282,18 +314,53 @@ impl Config {
         s.check(env::NODE_COMPAT, "v3 or v4", |v| {
             matches!(v, "v3" | "v4").then_some(())
         })?;
-        let limits = Limits::read(&s)?;
         Ok(Config {
             handler: handler.unwrap_or_default(),
             task_root: s.raw(env::TASK_ROOT).map_or(cwd, PathBuf::from),
             worker,
             python: s.path(env::PYTHON, "python3"),
             node: s.path(env::NODE, "node"),
+            limits: Limits::read(&s)?,
+            platform: Platform::read(&s)?,
+            local: Local::read(&s)?,
+            cache_dir: s
+                .raw(env::CACHE_DIR)
+                .map_or_else(|| default_cache_dir(&s), PathBuf::from),
+            log_level: s
+                .check(env::LOG, "error, warn, info, debug or trace", |v| {
+                    v.parse().ok()
+                })?
+                .unwrap_or(tracing::Level::INFO),
+        })
+    }
+}
+
+impl Platform {
+    fn read(s: &Settings) -> Result<Platform, ConfigError> {
+        Ok(Platform {
             runtime_api: s.check(
                 env::RUNTIME_API,
                 "host:port, e.g. 127.0.0.1:9001",
                 ApiAddress::parse,
             )?,
+            exec_wrapper: s.raw(env::EXEC_WRAPPER).map(PathBuf::from),
+            snap_start: s.raw(env::INITIALIZATION_TYPE).as_deref() == Some("snap-start"),
+            // Set by the platform, not the user: a value that is no descriptor is ignored
+            // (ferric logs lines then), never a configuration error.
+            telemetry_fd: s
+                .raw(env::TELEMETRY_LOG_FD)
+                .and_then(|v| v.parse().ok())
+                .filter(|fd| *fd >= 0),
+            json_logs: s
+                .raw(env::LOG_FORMAT)
+                .is_some_and(|v| v.eq_ignore_ascii_case("json")),
+        })
+    }
+}
+
+impl Local {
+    fn read(s: &Settings) -> Result<Local, ConfigError> {
+        Ok(Local {
             listen: s
                 .check(env::LISTEN, "an address, e.g. 127.0.0.1:8080", |v| {
                     v.parse().ok()
@@ -316,41 +383,9 @@ impl Config {
             function_name: s
                 .raw(env::FUNCTION_NAME)
                 .unwrap_or_else(|| "test_function".into()),
-            cache_dir: s
-                .raw(env::CACHE_DIR)
-                .map_or_else(|| default_cache_dir(&s), PathBuf::from),
-            log_level: s
-                .check(env::LOG, "error, warn, info, debug or trace", |v| {
-                    v.parse().ok()
-                })?
-                .unwrap_or(tracing::Level::INFO),
-            exec_wrapper: s.raw(env::EXEC_WRAPPER).map(PathBuf::from),
-            snap_start: s.raw(env::INITIALIZATION_TYPE).as_deref() == Some("snap-start"),
             simulate_snapstart: s.switch(env::SNAPSTART, false)?,
-            init_timeout: limits.init_timeout,
-            max_frame_bytes: limits.max_frame_bytes,
-            function_timeout: limits.function_timeout,
-            timeout_margin: limits.timeout_margin,
-            kill_grace: limits.kill_grace,
-            concurrency: limits.concurrency,
-            register_extension: limits.register_extension,
-            max_invocations: limits.max_invocations,
-            max_rss_mb: limits.max_rss_mb,
         })
     }
-}
-
-/// The numeric and on/off settings.
-struct Limits {
-    init_timeout: Duration,
-    function_timeout: Duration,
-    timeout_margin: Duration,
-    kill_grace: Duration,
-    max_frame_bytes: usize,
-    concurrency: usize,
-    register_extension: bool,
-    max_invocations: u64,
-    max_rss_mb: u64,
 }
 
 impl Limits {
@@ -438,15 +473,15 @@ mod tests {
     fn defaults() {
         let c = cfg(&["app.handler"], &[]).unwrap();
         assert_eq!(c.task_root, PathBuf::from("/nonexistent-cwd"));
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.http_listen, Some(DEFAULT_HTTP_LISTEN));
-        assert_eq!(c.http_event, HttpEvent::V2);
-        assert_eq!(c.init_timeout, DEFAULT_INIT_TIMEOUT);
-        assert_eq!(c.function_timeout, DEFAULT_FUNCTION_TIMEOUT);
-        assert_eq!(c.concurrency, 1);
-        assert_eq!(c.runtime_api, None);
-        assert!(c.register_extension);
-        assert_eq!((c.max_invocations, c.max_rss_mb), (0, 0));
+        assert_eq!(c.local.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.local.http_listen, Some(DEFAULT_HTTP_LISTEN));
+        assert_eq!(c.local.http_event, HttpEvent::V2);
+        assert_eq!(c.limits.init_timeout, DEFAULT_INIT_TIMEOUT);
+        assert_eq!(c.limits.function_timeout, DEFAULT_FUNCTION_TIMEOUT);
+        assert_eq!(c.limits.concurrency, 1);
+        assert_eq!(c.platform.runtime_api, None);
+        assert!(c.limits.register_extension);
+        assert_eq!((c.limits.max_invocations, c.limits.max_rss_mb), (0, 0));
         assert_eq!(c.worker, WorkerChoice::Shim { forced: None });
         assert_eq!(c.python, PathBuf::from("python3"));
         assert_eq!(c.log_level, tracing::Level::INFO);
@@ -477,9 +512,9 @@ mod tests {
         );
         assert_eq!(c.node, PathBuf::from("/opt/node"));
         assert_eq!(c.task_root, PathBuf::from("/var/task"));
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.function_timeout, Duration::from_secs(3));
-        assert_eq!(c.runtime_api.unwrap().as_str(), "127.0.0.1:9001");
+        assert_eq!(c.local.listen.port(), 9000);
+        assert_eq!(c.limits.function_timeout, Duration::from_secs(3));
+        assert_eq!(c.platform.runtime_api.unwrap().as_str(), "127.0.0.1:9001");
         assert!(c.cache_dir.starts_with("/scratch"));
         assert_eq!(c.log_level, tracing::Level::DEBUG);
         let c = cfg(
@@ -492,10 +527,10 @@ mod tests {
             ],
         )
         .unwrap();
-        assert!(!c.register_extension);
-        assert_eq!(c.max_invocations, 100);
+        assert!(!c.limits.register_extension);
+        assert_eq!(c.limits.max_invocations, 100);
         assert_eq!(c.cache_dir, PathBuf::from("/opt/c"));
-        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.limits.concurrency, 4);
         let raw = cfg(&["--", "./worker", "--flag"], &[]).unwrap();
         assert_eq!(
             raw.worker,
@@ -559,11 +594,11 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(moved.http_listen.unwrap().to_string(), "0.0.0.0:3001");
-        assert_eq!(moved.http_event, HttpEvent::V1);
+        assert_eq!(moved.local.http_listen.unwrap().to_string(), "0.0.0.0:3001");
+        assert_eq!(moved.local.http_event, HttpEvent::V1);
         for off in ["off", "OFF", " off "] {
             let c = cfg(&["a.b"], &[("FERRIC_HTTP_LISTEN", off)]).unwrap();
-            assert_eq!(c.http_listen, None, "{off:?}");
+            assert_eq!(c.local.http_listen, None, "{off:?}");
         }
         for (v, want) in [
             ("2.0", HttpEvent::V2),
@@ -573,6 +608,7 @@ mod tests {
             assert_eq!(
                 cfg(&["a.b"], &[("FERRIC_HTTP_EVENT", v)])
                     .unwrap()
+                    .local
                     .http_event,
                 want
             );
@@ -595,6 +631,6 @@ mod tests {
             &[("AWS_LAMBDA_RUNTIME_API", " "), ("FERRIC_LOG", "")],
         )
         .unwrap();
-        assert_eq!(c.runtime_api, None);
+        assert_eq!(c.platform.runtime_api, None);
     }
 }

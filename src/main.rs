@@ -12,13 +12,49 @@ use ferric::config::Config;
 /// Exit status for configuration mistakes.
 const EXIT_CONFIG: u8 = 2;
 
-fn init_logging(level: tracing::Level) {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+/// ferric's own log: one telemetry frame per record when the platform gave a telemetry
+/// descriptor (JSON records when the function logs JSON), else lines on stderr. Says which.
+fn init_logging(config: &Config) {
+    use ferric::worker::telemetry::{Format, MakeEventWriter, Telemetry};
+    let level = config.log_level;
+    let format = if config.platform.json_logs {
+        Format::Json
+    } else {
+        Format::Text
+    };
+    let telemetry = config
+        .platform
+        .telemetry_fd
+        .map(|fd| (fd, Telemetry::adopt(fd, format)));
+    match &telemetry {
+        Some((_, Ok(_))) => {
+            let logs = tracing_subscriber::fmt()
+                .with_writer(MakeEventWriter)
+                .with_max_level(level)
+                .with_target(false)
+                .with_ansi(false);
+            match format {
+                Format::Json => logs.json().init(),
+                Format::Text => logs.init(),
+            }
+        }
+        _ => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(level)
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+    }
+    // Whether Lambda gives an image's entrypoint this descriptor is not documented: say it.
+    match telemetry {
+        Some((fd, Ok(_))) => {
+            tracing::info!("logs: one telemetry frame per record on _LAMBDA_TELEMETRY_LOG_FD={fd}")
+        }
+        Some((fd, Err(e))) => tracing::warn!(
+            "logs: lines on stderr; _LAMBDA_TELEMETRY_LOG_FD={fd} is not usable ({e})"
+        ),
+        None => tracing::info!("logs: lines on stderr (no _LAMBDA_TELEMETRY_LOG_FD)"),
+    }
 }
 
 fn main() -> ExitCode {
@@ -37,7 +73,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    init_logging(config.log_level);
+    init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -22,6 +22,8 @@ pub const PYTHON_BOOT: &str = include_str!("python/boot.py");
 pub const NODE_BOOT: &str = include_str!("node/boot.js");
 /// The descriptor a shim worker finds its bundle on.
 pub const BUNDLE_FD: RawFd = 4;
+/// The descriptor a worker finds its telemetry pipe on (named in `_LAMBDA_TELEMETRY_LOG_FD`).
+pub const TELEMETRY_FD: RawFd = 5;
 
 /// Variables ferric gives workers.
 pub mod vars {
@@ -33,6 +35,7 @@ pub mod vars {
     pub const SHIM_PREPARE: &str = "FERRIC_SHIM_PREPARE";
     pub const TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
     pub const HANDLER: &str = "_HANDLER";
+    pub const TELEMETRY_LOG_FD: &str = "_LAMBDA_TELEMETRY_LOG_FD";
 }
 
 /// What runs the handler.
@@ -56,6 +59,8 @@ pub struct Launcher {
     pub env: Vec<(String, String)>,
     /// `AWS_LAMBDA_EXEC_WRAPPER`: every worker starts as `WRAPPER <its command line>`.
     pub wrapper: Option<PathBuf>,
+    /// ferric has a telemetry descriptor: each worker gets a telemetry pipe of its own.
+    pub telemetry: bool,
 }
 
 /// Why `AWS_LAMBDA_EXEC_WRAPPER` cannot run: what is wrong and the exit status Lambda's
@@ -142,34 +147,11 @@ impl Launcher {
             WorkerKind::Shim(language) => {
                 inherit.push((BUNDLE_FD, bundle_fd(*language)?));
                 env.extend(self.shim_env(*language));
-                let args: Vec<OsString> = match language {
-                    Language::Python => vec!["-c".into(), PYTHON_BOOT.into(), handler],
-                    Language::Node => vec![
-                        "--input-type=commonjs".into(),
-                        "-e".into(),
-                        NODE_BOOT.into(),
-                        "--".into(),
-                        handler,
-                    ],
-                };
-                let channel = match language {
-                    Language::Python => FrameChannel::Stdout,
-                    Language::Node => FrameChannel::Fd3,
-                };
+                let (args, channel) = shim_command(*language, handler);
                 (self.interpreter.clone(), args, channel)
             }
         };
-        let fd = match channel {
-            FrameChannel::Stdout => "1",
-            FrameChannel::Fd3 => "3",
-        };
-        env.push((vars::PROTOCOL_FD.into(), fd.into()));
-        env.push((vars::PROTOCOL_FEATURES.into(), FEATURES.into()));
-        env.push((vars::TASK_ROOT.into(), self.task_root.clone().into()));
-        env.extend(self.env.iter().map(|(k, v)| (k.into(), v.into())));
-        if !self.handler.is_empty() {
-            env.push((vars::HANDLER.into(), self.handler.clone().into()));
-        }
+        env.extend(self.common_env(channel));
         let (program, args) = match &self.wrapper {
             None => (program, args),
             Some(wrapper) => {
@@ -185,8 +167,32 @@ impl Launcher {
             env,
             channel,
             inherit,
+            telemetry_fd: self.telemetry.then_some(TELEMETRY_FD),
             max_frame_bytes: self.max_frame_bytes,
         })
+    }
+
+    /// What every worker gets: its frame channel, the protocol's features, the task root, the
+    /// handler, the telemetry pipe's number, and the extra environment.
+    fn common_env(&self, channel: FrameChannel) -> Vec<(OsString, OsString)> {
+        let fd = match channel {
+            FrameChannel::Stdout => "1",
+            FrameChannel::Fd3 => "3",
+        };
+        let mut env: Vec<(OsString, OsString)> = vec![
+            (vars::PROTOCOL_FD.into(), fd.into()),
+            (vars::PROTOCOL_FEATURES.into(), FEATURES.into()),
+            (vars::TASK_ROOT.into(), self.task_root.clone().into()),
+        ];
+        env.extend(self.env.iter().map(|(k, v)| (k.into(), v.into())));
+        if !self.handler.is_empty() {
+            env.push((vars::HANDLER.into(), self.handler.clone().into()));
+        }
+        if self.telemetry {
+            let fd = TELEMETRY_FD.to_string();
+            env.push((vars::TELEMETRY_LOG_FD.into(), fd.into()));
+        }
+        env
     }
 
     fn shim_env(&self, language: Language) -> Vec<(OsString, OsString)> {
@@ -197,6 +203,26 @@ impl Launcher {
             // Only `ferric prepare` may ask the shim to cache itself and exit.
             (vars::SHIM_PREPARE.into(), "".into()),
         ]
+    }
+}
+
+/// A shim's arguments after the interpreter, and where its frames come back.
+fn shim_command(language: Language, handler: OsString) -> (Vec<OsString>, FrameChannel) {
+    match language {
+        Language::Python => (
+            vec!["-c".into(), PYTHON_BOOT.into(), handler],
+            FrameChannel::Stdout,
+        ),
+        Language::Node => (
+            vec![
+                "--input-type=commonjs".into(),
+                "-e".into(),
+                NODE_BOOT.into(),
+                "--".into(),
+                handler,
+            ],
+            FrameChannel::Fd3,
+        ),
     }
 }
 
@@ -214,6 +240,7 @@ pub fn prepare_python(python: &Path, cache_dir: &Path) -> std::io::Result<tokio:
         max_frame_bytes: 1024,
         env: Vec::new(),
         wrapper: None,
+        telemetry: false,
     };
     let mut spec = launcher.spec()?;
     spec.args.truncate(2); // `-c BOOT`: no handler
@@ -238,6 +265,7 @@ mod tests {
             max_frame_bytes: 1 << 20,
             env: vec![("AWS_REGION".into(), "us-east-1".into())],
             wrapper: None,
+            telemetry: false,
         }
     }
 

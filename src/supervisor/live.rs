@@ -187,7 +187,7 @@ impl Handle for Worker {
     }
 
     async fn kill(self, grace: Duration) -> String {
-        Worker::kill(self, grace).await.tail()
+        Worker::kill(self, grace).await
     }
 
     fn shutdown(self, grace: Duration) -> impl Future<Output = ()> + Send {

@@ -1,5 +1,6 @@
 //! Forwarding a worker's log pipe (its stderr, and for fd-3 workers its stdout) to ferric's
-//! stderr, keeping the last few kilobytes for crash reports.
+//! stderr, and its telemetry pipe (frames, see [`super::telemetry`]) to the telemetry
+//! descriptor frame by frame, keeping the last few kilobytes for crash reports.
 //!
 //! A background task copies the pipe as data arrives; [`LogPump::drain`] copies whatever is
 //! already in the pipe right now. The supervisor drains after each answer and before posting
@@ -17,6 +18,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::watch;
 
 use super::process::read_now;
+use super::telemetry::{self, Telemetry};
 
 /// Bytes of recent log output kept for error messages.
 const TAIL_BYTES: usize = 8 * 1024;
@@ -24,11 +26,75 @@ const TAIL_BYTES: usize = 8 * 1024;
 pub const TAIL_LINES: usize = 10;
 const CHUNK: usize = 16 * 1024;
 
+/// Where a pump's output goes.
+enum Sink {
+    /// Bytes, as they come, to ferric's stderr.
+    Stderr(tokio::io::Stderr),
+    /// Whole telemetry frames to the telemetry descriptor; `pending` holds a frame's start.
+    Frames {
+        telemetry: &'static Telemetry,
+        pending: Vec<u8>,
+    },
+}
+
 struct Inner {
     pipe: pipe::Receiver,
-    /// Serialises copies so output keeps its order; holds the copy buffer.
-    out: tokio::sync::Mutex<(tokio::io::Stderr, Vec<u8>)>,
+    /// Serialises copies so output keeps its order; holds the sink and the copy buffer.
+    out: tokio::sync::Mutex<(Sink, Vec<u8>)>,
     tail: Mutex<VecDeque<u8>>,
+}
+
+impl Sink {
+    /// Pass on `bytes`; for frames, only whole ones (a partial frame waits for the rest).
+    async fn put(&mut self, tail: &Mutex<VecDeque<u8>>, bytes: &[u8]) {
+        match self {
+            Sink::Stderr(out) => {
+                remember(tail, bytes);
+                // ferric's stderr going away must not stop the worker from being drained.
+                let _ = out.write_all(bytes).await;
+            }
+            Sink::Frames { telemetry, pending } => {
+                pending.extend_from_slice(bytes);
+                forward_frames(telemetry, pending, tail);
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        if let Sink::Stderr(out) = self {
+            let _ = out.flush().await;
+        }
+    }
+}
+
+/// Write every complete frame at the start of `pending` (one write for all of them) and keep
+/// the rest. Bytes that cannot be frames are passed on as one error record, so nothing is lost.
+fn forward_frames(telemetry: &Telemetry, pending: &mut Vec<u8>, tail: &Mutex<VecDeque<u8>>) {
+    let mut end = 0;
+    loop {
+        match telemetry::frame_len(&pending[end..]) {
+            telemetry::Start::Frame(len) if pending.len() - end >= len => {
+                let message = &pending[end + telemetry::HEADER..end + len];
+                remember(tail, message);
+                if !message.ends_with(b"\n") {
+                    remember(tail, b"\n");
+                }
+                end += len;
+            }
+            telemetry::Start::Frame(_) | telemetry::Start::Partial => break,
+            telemetry::Start::Invalid => {
+                telemetry.write(&pending[..end]);
+                let garbage = std::mem::take(pending);
+                remember(tail, &garbage[end..]);
+                telemetry.record(telemetry::Level::Error, &garbage[end..]);
+                return;
+            }
+        }
+    }
+    if end > 0 {
+        telemetry.write(&pending[..end]);
+        pending.drain(..end);
+    }
 }
 
 /// Copies one log pipe to ferric's stderr.
@@ -47,17 +113,13 @@ impl Inner {
         loop {
             match read_now(&self.pipe, buf) {
                 Ok(0) => return true,
-                Ok(n) => {
-                    remember(&self.tail, &buf[..n]);
-                    // ferric's stderr going away must not stop the worker from being drained.
-                    let _ = out.write_all(&buf[..n]).await;
-                }
+                Ok(n) => out.put(&self.tail, &buf[..n]).await,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     // Tell tokio the pipe is drained, so `readable()` waits for new data.
                     let _ = self
                         .pipe
                         .try_io(|| Err::<(), _>(ErrorKind::WouldBlock.into()));
-                    let _ = out.flush().await;
+                    out.flush().await;
                     return false;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -74,11 +136,21 @@ impl LogPump {
         LogPump { inner: None, done }
     }
 
-    /// Start copying `pipe` (the read end of the log pipe).
+    /// Start copying `pipe` (the read end of the log pipe) to ferric's stderr.
     pub fn start(pipe: OwnedFd) -> std::io::Result<LogPump> {
+        LogPump::with_sink(pipe, Sink::Stderr(tokio::io::stderr()))
+    }
+
+    /// Start forwarding the frames of `pipe` (the read end of a worker's telemetry pipe).
+    pub fn start_frames(pipe: OwnedFd, telemetry: &'static Telemetry) -> std::io::Result<LogPump> {
+        let pending = Vec::new();
+        LogPump::with_sink(pipe, Sink::Frames { telemetry, pending })
+    }
+
+    fn with_sink(pipe: OwnedFd, sink: Sink) -> std::io::Result<LogPump> {
         let inner = Arc::new(Inner {
             pipe: pipe::Receiver::from_owned_fd(pipe)?,
-            out: tokio::sync::Mutex::new((tokio::io::stderr(), Vec::new())),
+            out: tokio::sync::Mutex::new((sink, Vec::new())),
             tail: Mutex::default(),
         });
         let (tx, done) = watch::channel(false);

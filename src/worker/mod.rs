@@ -8,6 +8,7 @@
 pub mod logs;
 pub mod process;
 pub mod protocol;
+pub mod telemetry;
 
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -314,6 +315,8 @@ pub struct Worker {
     child: Child,
     pid: i32,
     logs: LogPump,
+    /// Frames from the worker's telemetry pipe, when ferric has a telemetry descriptor.
+    telemetry: Option<LogPump>,
     executable: Option<String>,
     features: Vec<String>,
     invocations: u64,
@@ -365,11 +368,16 @@ impl Worker {
             },
             tail: String::new(),
         })?;
+        let telemetry = match (spawned.telemetry, telemetry::Telemetry::get()) {
+            (Some(pipe), Some(t)) => LogPump::start_frames(pipe, t).ok(),
+            _ => None,
+        };
         let mut worker = Worker {
             channel: Channel::new(spawned.frames, spawned.stdin, spec.max_frame_bytes),
             child: spawned.child,
             pid: spawned.pid,
             logs,
+            telemetry,
             executable: None,
             features: Vec::new(),
             invocations: 0,
@@ -388,7 +396,7 @@ impl Worker {
                 // Let it exit on its own (it logs first), but never wait unboundedly.
                 let _ = timeout(Duration::from_secs(2), worker.child.wait()).await;
                 kill_group(worker.pid, libc::SIGKILL);
-                worker.logs.flush().await;
+                worker.flush_logs().await;
                 return Ok(Started::InitError { error_type, body });
             }
             Ok(Err(ChannelError::Closed)) => {
@@ -400,11 +408,8 @@ impl Worker {
             Ok(Err(ChannelError::Violation(v))) => v.into(),
             Err(_) => WorkerFailure::TimedOut(init_timeout),
         };
-        let logs = worker.kill(Duration::from_millis(100)).await;
-        Err(StartFailure {
-            failure,
-            tail: logs.tail(),
-        })
+        let tail = worker.kill(Duration::from_millis(100)).await;
+        Err(StartFailure { failure, tail })
     }
 
     /// Run one invocation; the worker must answer before `deadline`.
@@ -470,6 +475,34 @@ impl Worker {
     /// Forward the log output the worker has written so far (it flushed it before answering).
     pub async fn drain_logs(&self) {
         self.logs.drain().await;
+        if let Some(t) = &self.telemetry {
+            t.drain().await;
+        }
+    }
+
+    /// Wait until both log pipes are forwarded to their end (after the worker exited).
+    async fn flush_logs(&self) {
+        self.logs.flush().await;
+        if let Some(t) = &self.telemetry {
+            t.flush().await;
+        }
+    }
+
+    /// The worker's last log lines: its stdout/stderr, then its telemetry records.
+    fn log_tail(&self) -> String {
+        let mut tail = self.logs.tail();
+        if let Some(t) = self
+            .telemetry
+            .as_ref()
+            .map(LogPump::tail)
+            .filter(|t| !t.is_empty())
+        {
+            if !tail.is_empty() {
+                tail.push('\n');
+            }
+            tail.push_str(&t);
+        }
+        tail
     }
 
     pub fn pid(&self) -> i32 {
@@ -499,8 +532,8 @@ impl Worker {
     }
 
     /// Stop a worker that misbehaved: SIGTERM to its group, `grace`, then SIGKILL. Returns its
-    /// log pump, drained to the end, for the report.
-    pub async fn kill(mut self, grace: Duration) -> LogPump {
+    /// last log lines (its pipes drained to the end), for the report.
+    pub async fn kill(mut self, grace: Duration) -> String {
         // Children that left the group (setsid) are still the worker's: note them now.
         let escaped = process::descendants(self.pid);
         kill_group(self.pid, libc::SIGTERM);
@@ -509,8 +542,8 @@ impl Worker {
             let _ = timeout(Duration::from_secs(5), self.child.wait()).await;
         }
         self.end(&escaped);
-        self.logs.flush().await;
-        std::mem::replace(&mut self.logs, LogPump::empty())
+        self.flush_logs().await;
+        self.log_tail()
     }
 
     /// After the worker exited: SIGKILL what is left of its tree (its group, and the
@@ -536,7 +569,7 @@ impl Worker {
             let _ = timeout(Duration::from_secs(1), self.child.wait()).await;
         }
         self.end(&escaped);
-        self.logs.flush().await;
+        self.flush_logs().await;
     }
 }
 

@@ -38,6 +38,9 @@ pub struct WorkerSpec {
     pub channel: FrameChannel,
     /// Descriptors the worker inherits at fixed numbers (e.g. a shim bundle on fd 4).
     pub inherit: Vec<(RawFd, Arc<OwnedFd>)>,
+    /// Give the worker a telemetry pipe at this descriptor number (its frames are forwarded to
+    /// ferric's telemetry descriptor).
+    pub telemetry_fd: Option<RawFd>,
     pub max_frame_bytes: usize,
 }
 
@@ -49,6 +52,8 @@ pub struct Spawned {
     pub frames: Box<dyn AsyncRead + Unpin + Send + Sync>,
     /// The read end of the pipe its stdout/stderr logs arrive on.
     pub logs: OwnedFd,
+    /// The read end of its telemetry pipe, when it has one.
+    pub telemetry: Option<OwnedFd>,
 }
 
 /// A pipe whose ends are close-on-exec.
@@ -163,7 +168,16 @@ pub fn spawn(spec: &WorkerSpec) -> std::io::Result<Spawned> {
         FrameChannel::Stdout => None,
         FrameChannel::Fd3 => Some(pipe()?),
     };
-    let extra: Vec<(RawFd, RawFd)> = fd3.iter().map(|(_, w)| (3, w.as_raw_fd())).collect();
+    let telemetry = match spec.telemetry_fd {
+        Some(target) => Some((target, pipe()?)),
+        None => None,
+    };
+    let mut extra: Vec<(RawFd, RawFd)> = fd3.iter().map(|(_, w)| (3, w.as_raw_fd())).collect();
+    extra.extend(
+        telemetry
+            .iter()
+            .map(|(target, (_, w))| (*target, w.as_raw_fd())),
+    );
     let mut cmd = command(spec, &extra);
     cmd.stdin(Stdio::piped())
         .stderr(Stdio::from(log_write.try_clone()?))
@@ -204,6 +218,7 @@ pub fn spawn(spec: &WorkerSpec) -> std::io::Result<Spawned> {
         stdin,
         frames,
         logs: log_read,
+        telemetry: telemetry.map(|(_, (read, _write))| read),
     })
 }
 
@@ -233,6 +248,23 @@ unsafe fn place_descriptors(placed: &[(RawFd, RawFd)]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A close-on-exec copy of descriptor `fd`, which is marked close-on-exec too, so that no
+/// child inherits it (fails when `fd` is not open).
+pub fn adopt_descriptor(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: fcntl on a descriptor number; F_DUPFD_CLOEXEC fails with EBADF if it is not
+    // open, and otherwise gives a new descriptor owned by nobody else.
+    let own = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
+    if own < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fcntl on the still-open original; it stays open but is no longer inherited.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    // SAFETY: `own` was just created by fcntl and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(own) })
 }
 
 /// Send `sig` to one process.
@@ -405,6 +437,7 @@ mod tests {
             env: vec![],
             channel: FrameChannel::Fd3,
             inherit: vec![(4, bundle)],
+            telemetry_fd: None,
             max_frame_bytes: 1024,
         };
         let mut spawned = spawn(&spec).unwrap();
