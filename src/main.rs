@@ -14,7 +14,7 @@ const EXIT_CONFIG: u8 = 2;
 
 /// ferric's own log: one telemetry frame per record when the platform gave a telemetry
 /// descriptor (JSON records when the function logs JSON), else lines on stderr. Says which.
-fn init_logging(config: &Config) {
+fn init_logging(config: &Config, say_mode: bool) {
     use ferric::worker::telemetry::{Format, MakeEventWriter, Telemetry};
     let level = config.log_level;
     let format = if config.platform.json_logs {
@@ -46,6 +46,9 @@ fn init_logging(config: &Config) {
             .init(),
     }
     // Whether Lambda gives an image's entrypoint this descriptor is not documented: say it.
+    if !say_mode {
+        return;
+    }
     match telemetry {
         Some((fd, Ok(_))) => {
             tracing::info!("logs: one telemetry frame per record on _LAMBDA_TELEMETRY_LOG_FD={fd}")
@@ -73,7 +76,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    init_logging(&config);
+    // `prepare` runs at image build time: its output is the build's, nothing to say there.
+    init_logging(&config, needs_handler);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
