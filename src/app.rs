@@ -135,6 +135,7 @@ fn sandbox(config: &Config, env: Vec<(String, String)>) -> Sandbox {
         },
         lanes: config.limits.concurrency,
         register_extension: config.limits.register_extension,
+        reloads: None,
     }
 }
 
@@ -232,7 +233,18 @@ async fn serve(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Resu
             door.abort();
         }
     };
-    let sandbox = local_sandbox(config);
+    let mut sandbox = local_sandbox(config);
+    let _watching = match config.local.watch {
+        true => {
+            let watching = crate::watch::start(&config.task_root).with_context(|| {
+                format!("cannot watch {} (--watch)", config.task_root.display())
+            })?;
+            info!("watching {} for changes", config.task_root.display());
+            sandbox.reloads = Some(watching.reloads.clone());
+            Some(watching)
+        }
+        false => None,
+    };
     let api = RuntimeApi::new(&emulator.runtime_api_address(), USER_AGENT);
     loop {
         let result = sandbox.run(&api, shutdown.clone()).await;

@@ -41,6 +41,10 @@ pub struct RunArgs {
     pub runtime: Option<Language>,
     /// The handler, as for awslambdaric (`module.function`). Defaults to `_HANDLER`.
     pub handler: Option<String>,
+    /// Local mode: replace the worker when a file in the task root changes (between
+    /// invocations).
+    #[arg(long)]
+    pub watch: bool,
     /// Raw mode: run this program as the worker (it must speak docs/PROTOCOL.md).
     #[arg(last = true)]
     pub raw: Vec<String>,

@@ -185,6 +185,8 @@ pub struct Local {
     pub function_name: String,
     /// `FERRIC_SNAPSTART`: the built-in emulator simulates a snapshot and its restore.
     pub simulate_snapstart: bool,
+    /// `--watch`: replace the worker when the task root changes.
+    pub watch: bool,
 }
 
 /// Timeouts, sizes, lanes and recycling.
@@ -212,6 +214,8 @@ pub struct Limits {
 pub enum ConfigError {
     #[error("no handler: pass it as the argument (ferric app.handler) or set _HANDLER")]
     NoHandler,
+    #[error("{0} is for local mode, but AWS_LAMBDA_RUNTIME_API is set: unset it to serve locally")]
+    LocalOnly(&'static str),
     #[error("{name}={value:?} is not valid: expected {expected}")]
     BadValue {
         name: &'static str,
@@ -314,6 +318,12 @@ impl Config {
         s.check(env::NODE_COMPAT, "v3 or v4", |v| {
             matches!(v, "v3" | "v4").then_some(())
         })?;
+        let platform = Platform::read(&s)?;
+        let mut local = Local::read(&s)?;
+        local.watch = args.watch;
+        if args.watch && platform.runtime_api.is_some() {
+            return Err(ConfigError::LocalOnly("--watch"));
+        }
         Ok(Config {
             handler: handler.unwrap_or_default(),
             task_root: s.raw(env::TASK_ROOT).map_or(cwd, PathBuf::from),
@@ -321,8 +331,8 @@ impl Config {
             python: s.path(env::PYTHON, "python3"),
             node: s.path(env::NODE, "node"),
             limits: Limits::read(&s)?,
-            platform: Platform::read(&s)?,
-            local: Local::read(&s)?,
+            platform,
+            local,
             cache_dir: s
                 .raw(env::CACHE_DIR)
                 .map_or_else(|| default_cache_dir(&s), PathBuf::from),
@@ -384,6 +394,7 @@ impl Local {
                 .raw(env::FUNCTION_NAME)
                 .unwrap_or_else(|| "test_function".into()),
             simulate_snapstart: s.switch(env::SNAPSTART, false)?,
+            watch: false,
         })
     }
 }
@@ -613,6 +624,19 @@ mod tests {
                 want
             );
         }
+    }
+
+    #[test]
+    fn watch_is_for_local_mode() {
+        assert!(cfg(&["--watch", "a.b"], &[]).unwrap().local.watch);
+        assert_eq!(
+            cfg(
+                &["--watch", "a.b"],
+                &[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]
+            )
+            .unwrap_err(),
+            ConfigError::LocalOnly("--watch")
+        );
     }
 
     #[test]

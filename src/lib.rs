@@ -26,9 +26,10 @@
 //! | [`handler`] | handler strings: language detection from the task root, "did you mean" hints |
 //! | [`app`] | the modes: production, serve (emulator), invoke, prepare |
 //! | [`lambda`] | the Runtime API: client ([`lambda::RuntimeApi`]), request builders, invocation parsing, HTTP connections, every platform string ([`lambda::wording`]) |
-//! | [`worker`] | one worker: the frame [`worker::Channel`], the codec ([`worker::protocol`]), the process and all unsafe OS code ([`worker::process`]), the log pump ([`worker::logs`]) |
+//! | [`worker`] | one worker: the frame [`worker::Channel`], the codec ([`worker::protocol`]), the process and all unsafe OS code ([`worker::process`]), the log pumps ([`worker::logs`]), the telemetry descriptor ([`worker::telemetry`]) |
 //! | [`supervisor`] | a lane's loop over a worker slot, failure reports, lanes and the extension ([`supervisor::lanes`]) |
 //! | [`shims`] | the embedded Python and Node shims (boot programs and bundles) and worker command lines |
+//! | [`watch`] | `--watch`: task-root events, debounced into reload requests |
 //! | [`emulator`] | the built-in Runtime API + RIE invoke endpoint + HTTP front door (plain HTTP as API Gateway events, [`emulator::front_door`]), around a pure state machine |
 
 pub mod app;
@@ -39,4 +40,5 @@ pub mod handler;
 pub mod lambda;
 pub mod shims;
 pub mod supervisor;
+pub mod watch;
 pub mod worker;

@@ -25,6 +25,8 @@ pub struct Sandbox {
     pub lanes: usize,
     /// Register [`EXTENSION_NAME`] so that Lambda sends SIGTERM before shutdown.
     pub register_extension: bool,
+    /// `--watch`: reload requests for every lane.
+    pub reloads: Option<tokio::sync::watch::Receiver<Option<crate::watch::Reload>>>,
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -50,7 +52,11 @@ fn register(api: &RuntimeApi, wanted: bool) -> watch::Receiver<bool> {
 impl Sandbox {
     fn lane(&self, api: &RuntimeApi) -> Lane<RuntimeApi, ProcessWorkers> {
         let workers = ProcessWorkers::new(self.launcher.clone(), self.init_timeout);
-        Lane::new(api.clone(), workers, self.policy)
+        let lane = Lane::new(api.clone(), workers, self.policy);
+        match &self.reloads {
+            Some(reloads) => lane.with_reloads(reloads.clone()),
+            None => lane,
+        }
     }
 
     /// Run the lanes until `shutdown` turns true (each finishes its in-flight invocation) or

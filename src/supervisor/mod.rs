@@ -11,6 +11,7 @@
 
 pub mod lanes;
 pub mod live;
+mod reload;
 mod report;
 mod slot;
 mod snapstart;
@@ -31,6 +32,7 @@ use crate::lambda::{ApiError, ErrorPost, Next, PostOutcome, Posted, ResponseStre
 use crate::worker::protocol::Phase;
 use crate::worker::protocol::{encode_invoke_header, InvokeFrame};
 use crate::worker::{Answer, Hooks, Piece, StartFailure, WorkerFailure};
+use reload::Waited;
 pub use slot::Recycling;
 use slot::{Slot, Vacancy};
 
@@ -168,6 +170,8 @@ pub struct Lane<P, L> {
     platform: P,
     workers: L,
     policy: Policy,
+    /// `--watch`: reload requests.
+    reloads: Option<tokio::sync::watch::Receiver<Option<crate::watch::Reload>>>,
 }
 
 impl<P: Platform, L: Workers> Lane<P, L> {
@@ -176,6 +180,7 @@ impl<P: Platform, L: Workers> Lane<P, L> {
             platform,
             workers,
             policy,
+            reloads: None,
         }
     }
 
@@ -197,23 +202,17 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         loop {
             slot = match slot {
                 Slot::Vacant(why) => Slot::Ready(self.replace(why).await?),
-                Slot::Ready(worker) => {
-                    let next = tokio::select! {
-                        biased;
-                        _ = &mut shutdown => {
-                            worker.shutdown(self.policy.kill_grace).await;
-                            return Ok(());
-                        }
-                        next = self.next() => next,
-                    };
-                    match next {
-                        Ok(next) => self.serve(worker, next).await?,
-                        Err(e) => {
-                            worker.shutdown(self.policy.kill_grace).await;
-                            return Err(e);
-                        }
+                waiting => match self.wait(waiting, &mut shutdown).await {
+                    Waited::Shutdown(slot) => {
+                        slot.stop(self.policy.kill_grace).await;
+                        return Ok(());
                     }
-                }
+                    Waited::Next(slot, Ok(next)) => self.serve(slot, next).await?,
+                    Waited::Next(slot, Err(e)) => {
+                        slot.stop(self.policy.kill_grace).await;
+                        return Err(e);
+                    }
+                },
             };
         }
     }
@@ -291,26 +290,17 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         Err(RunError::RespawnFailed { last })
     }
 
-    /// `GET /next`, retried with backoff on transport errors.
-    async fn next(&self) -> Result<Next, RunError> {
-        let mut delay = BACKOFF_START;
-        let mut attempt = 1;
-        loop {
-            match self.platform.next().await {
-                Ok(next) => return Ok(next),
-                Err(e) if e.is_transient() && attempt < NEXT_ATTEMPTS => {
-                    warn!(attempt, "{e}; retrying in {delay:?}");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
     /// Answer one `/next`: exactly one post, whatever happens.
-    async fn serve(&mut self, worker: L::Worker, next: Next) -> Result<Slot<L::Worker>, RunError> {
+    async fn serve(
+        &mut self,
+        slot: Slot<L::Worker>,
+        next: Next,
+    ) -> Result<Slot<L::Worker>, RunError> {
+        let worker = match slot {
+            Slot::Ready(worker) => worker,
+            Slot::Broken(post) => return self.answer_broken(post, next).await,
+            vacant @ Slot::Vacant(_) => return Ok(vacant),
+        };
         let (inv, header) = match next {
             Next::Malformed {
                 request_id,
@@ -504,6 +494,25 @@ pub(crate) fn target(inv: &Invocation) -> Target<'_> {
     Target {
         request_id: &inv.request_id,
         invocation_id: inv.invocation_id.as_deref(),
+    }
+}
+
+/// `GET /next`, retried with backoff on transport errors. It owns its platform handle, so it
+/// can stay pending while the lane does other things (replacing a worker under `--watch`).
+async fn next_with_retry<P: Platform>(platform: P) -> Result<Next, RunError> {
+    let mut delay = BACKOFF_START;
+    let mut attempt = 1;
+    loop {
+        match platform.next().await {
+            Ok(next) => return Ok(next),
+            Err(e) if e.is_transient() && attempt < NEXT_ATTEMPTS => {
+                warn!(attempt, "{e}; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -4,7 +4,10 @@
 //! case to handle while an invocation is in flight: a failed or recycled worker makes the slot
 //! [`Slot::Vacant`], and the loop fills it before polling again.
 
+use std::time::Duration;
+
 use super::Handle;
+use crate::lambda::ErrorPost;
 
 /// A lane's worker, between invocations.
 pub enum Slot<W> {
@@ -12,6 +15,18 @@ pub enum Slot<W> {
     Ready(W),
     /// No worker: a replacement starts before the next `/next`.
     Vacant(Vacancy),
+    /// `--watch`: the code as last edited does not load. Every invocation is answered with this
+    /// init error until the next edit reloads it.
+    Broken(ErrorPost),
+}
+
+impl<W: Handle> Slot<W> {
+    /// Stop whatever runs in the slot (the lane is ending).
+    pub async fn stop(self, grace: Duration) {
+        if let Slot::Ready(worker) = self {
+            worker.shutdown(grace).await;
+        }
+    }
 }
 
 /// Why the slot is empty.
