@@ -15,12 +15,15 @@ use super::{next_with_retry, report, target, Handle, Lane, Platform, RunError, S
 use crate::lambda::{ErrorPost, Next};
 use crate::watch::Reload;
 
-/// How waiting for the next invocation ended.
+/// How waiting for the next invocation ended. (Short-lived and moved once: the size
+/// difference between its variants does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Waited<W> {
     Shutdown(Slot<W>),
     Next(Slot<W>, Result<Next, RunError>),
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Event {
     Shutdown,
     Next(Result<Next, RunError>),
