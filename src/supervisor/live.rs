@@ -205,4 +205,8 @@ impl Handle for Worker {
     fn pid(&self) -> i32 {
         Worker::pid(self)
     }
+
+    fn exited(&mut self) -> impl Future<Output = String> + Send + '_ {
+        Worker::exited(self)
+    }
 }

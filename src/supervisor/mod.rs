@@ -128,6 +128,8 @@ pub trait Handle: Send + 'static {
     fn invocations(&self) -> u64;
     fn rss_mib(&self) -> Option<u64>;
     fn pid(&self) -> i32;
+    /// Resolves, with words for how, when the worker's process has exited (cancel-safe).
+    fn exited(&mut self) -> impl Future<Output = String> + Send + '_;
 }
 
 /// Why a lane stopped.
@@ -212,6 +214,7 @@ impl<P: Platform, L: Workers> Lane<P, L> {
                         slot.stop(self.policy.kill_grace).await;
                         return Err(e);
                     }
+                    Waited::Failed(e) => return Err(e),
                 },
             };
         }

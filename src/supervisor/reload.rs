@@ -21,6 +21,8 @@ use crate::watch::Reload;
 pub(super) enum Waited<W> {
     Shutdown(Slot<W>),
     Next(Slot<W>, Result<Next, RunError>),
+    /// The worker died between invocations and no replacement would start.
+    Failed(RunError),
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -28,6 +30,8 @@ enum Event {
     Shutdown,
     Next(Result<Next, RunError>),
     Reload,
+    /// The worker exited on its own between invocations (e.g. right after answering).
+    Exited(String),
 }
 
 type Reloads = tokio::sync::watch::Receiver<Option<Reload>>;
@@ -50,9 +54,11 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         loop {
             let event = {
                 let reloaded = changed(self.reloads.as_mut());
+                let exited = exited(&mut slot);
                 tokio::select! {
                     biased;
                     _ = shutdown.as_mut() => Event::Shutdown,
+                    how = exited => Event::Exited(how),
                     next = &mut next => Event::Next(next),
                     () = reloaded => Event::Reload,
                 }
@@ -61,8 +67,32 @@ impl<P: Platform, L: Workers> Lane<P, L> {
                 Event::Shutdown => return Waited::Shutdown(slot),
                 Event::Next(next) => return Waited::Next(slot, next),
                 Event::Reload => slot = self.reload(slot).await,
+                Event::Exited(how) => match self.replace_exited(slot, &how).await {
+                    Ok(fresh) => slot = fresh,
+                    Err(e) => return Waited::Failed(e),
+                },
             }
         }
+    }
+
+    /// A worker that exited while idle is replaced before the next invocation reaches it, so
+    /// that invocation does not pay for a death it did not cause.
+    async fn replace_exited(
+        &mut self,
+        slot: Slot<L::Worker>,
+        how: &str,
+    ) -> Result<Slot<L::Worker>, RunError> {
+        warn!("the worker exited between invocations ({how}); starting a new one");
+        if let Slot::Ready(worker) = slot {
+            let tail = worker.kill(self.policy.kill_grace).await;
+            if !tail.is_empty() {
+                warn!("its last output:\n{tail}");
+            }
+        }
+        self.sweep();
+        Ok(Slot::Ready(
+            self.replace(super::slot::Vacancy::Failed).await?,
+        ))
     }
 
     /// Replace whatever is in the slot with a worker running the current code.
@@ -134,6 +164,14 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         };
         posted?;
         Ok(Slot::Broken(post))
+    }
+}
+
+/// Resolves when the slot's worker has exited (never for a slot without one).
+async fn exited<W: Handle>(slot: &mut Slot<W>) -> String {
+    match slot {
+        Slot::Ready(worker) => worker.exited().await,
+        _ => std::future::pending().await,
     }
 }
 

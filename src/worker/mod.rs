@@ -472,6 +472,14 @@ impl Worker {
         }
     }
 
+    /// Resolves when the worker's process has exited, with words for how (cancel-safe).
+    pub async fn exited(&mut self) -> String {
+        match self.child.wait().await {
+            Ok(status) => describe_exit(status),
+            Err(e) => format!("its status cannot be read: {e}"),
+        }
+    }
+
     /// Forward the log output the worker has written so far (it flushed it before answering).
     pub async fn drain_logs(&self) {
         self.logs.drain().await;

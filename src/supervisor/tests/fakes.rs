@@ -173,6 +173,8 @@ pub struct FakeWorkers {
     started: u32,
     /// Workers whose hooks of this phase fail.
     pub failing_hooks: Option<Phase>,
+    /// The next worker exits on its own after this many invocations.
+    pub exit_after: Option<u64>,
 }
 
 pub struct FakeWorker {
@@ -182,6 +184,8 @@ pub struct FakeWorker {
     pieces: VecDeque<Result<Piece, WorkerFailure>>,
     served: u64,
     pub failing_hooks: Option<Phase>,
+    /// The process exits on its own once it has served this many invocations.
+    exit_after: Option<u64>,
 }
 
 impl FakeWorkers {
@@ -191,6 +195,7 @@ impl FakeWorkers {
             boots: boots.into(),
             started: 0,
             failing_hooks: None,
+            exit_after: None,
         }
     }
 }
@@ -210,6 +215,7 @@ impl Workers for FakeWorkers {
                 pieces: VecDeque::new(),
                 served: 0,
                 failing_hooks: self.failing_hooks,
+                exit_after: self.exit_after.take(),
             })),
             Some(Boot::InitError) => Ok(Start::InitError {
                 error_type: "Runtime.ImportModuleError".into(),
@@ -314,5 +320,12 @@ impl Handle for FakeWorker {
 
     fn pid(&self) -> i32 {
         self.n as i32
+    }
+
+    async fn exited(&mut self) -> String {
+        match self.exit_after {
+            Some(n) if self.served >= n => "exit status 255".into(),
+            _ => std::future::pending().await,
+        }
     }
 }

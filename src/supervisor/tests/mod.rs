@@ -506,3 +506,31 @@ async fn failed_snapstart_hooks_are_reported_where_the_peers_report_them() {
     );
     assert!(!e.contains(&"next".to_string()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_that_exits_after_answering_is_replaced_before_the_next_invocation() {
+    let log = Log::default();
+    let platform = FakePlatform::new(&log, vec![Ok(invocation("a")), Ok(invocation("b"))]);
+    let mut workers = FakeWorkers::new(&log, vec![Boot::Ready(vec![]), Boot::Ready(vec![])]);
+    workers.exit_after = Some(1);
+    run(platform, workers, Recycling::default())
+        .await
+        .0
+        .unwrap();
+    let e = events(&log);
+    let at = |s: &str| {
+        e.iter()
+            .position(|x| x == s)
+            .unwrap_or_else(|| panic!("{s} in {e:?}"))
+    };
+    assert!(at("response a {}") < at("kill 1"));
+    assert!(at("kill 1") < at("start 2"));
+    assert!(
+        at("start 2") < at("call 2 b"),
+        "b reaches the new worker: {e:?}"
+    );
+    assert!(
+        !e.iter().any(|x| x.starts_with("error")),
+        "nobody pays for the exit: {e:?}"
+    );
+}
