@@ -81,7 +81,7 @@ fn bundle(dir: &Path) -> Vec<u8> {
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let mut consts = String::new();
-    for lang in ["python", "node"] {
+    for lang in ["python", "node", "ruby"] {
         let dir = Path::new("src/shims").join(lang).join("worker");
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut list = Vec::new();

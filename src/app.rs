@@ -107,6 +107,7 @@ fn sandbox(config: &Config, env: Vec<(String, String)>) -> Sandbox {
     let interpreter = match &kind {
         WorkerKind::Shim(Language::Python) => config.python.clone(),
         WorkerKind::Shim(Language::Node) => config.node.clone(),
+        WorkerKind::Shim(Language::Ruby) => config.ruby.clone(),
         WorkerKind::Raw(argv) => argv[0].clone().into(),
     };
     Sandbox {

@@ -24,6 +24,7 @@ pub mod env {
     pub const HTTP_EVENT: &str = "FERRIC_HTTP_EVENT";
     pub const PYTHON: &str = "FERRIC_PYTHON";
     pub const NODE: &str = "FERRIC_NODE";
+    pub const RUBY: &str = "FERRIC_RUBY";
     pub const NODE_COMPAT: &str = "FERRIC_NODE_COMPAT";
     pub const INIT_TIMEOUT: &str = "FERRIC_INIT_TIMEOUT";
     pub const MAX_FRAME_BYTES: &str = "FERRIC_MAX_FRAME_BYTES";
@@ -148,6 +149,7 @@ pub struct Config {
     pub worker: WorkerChoice,
     pub python: PathBuf,
     pub node: PathBuf,
+    pub ruby: PathBuf,
     /// Timeouts, sizes, lanes and recycling.
     pub limits: Limits,
     /// What the platform tells the runtime.
@@ -330,6 +332,7 @@ impl Config {
             worker,
             python: s.path(env::PYTHON, "python3"),
             node: s.path(env::NODE, "node"),
+            ruby: s.path(env::RUBY, "ruby"),
             limits: Limits::read(&s)?,
             platform,
             local,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub enum Language {
     Python,
     Node,
+    Ruby,
 }
 
 const NODE_EXTENSIONS: [&str; 3] = ["js", "mjs", "cjs"];
@@ -31,6 +32,13 @@ fn node_module_path(handler: &str) -> Option<PathBuf> {
     (!module.is_empty()).then(|| Path::new(dir).join(module))
 }
 
+/// The Ruby file of a handler (`lib/app.Module::Class.method` → `lib/app.rb`), as
+/// aws_lambda_ric reads it: the text before the first dot.
+fn ruby_file(handler: &str) -> Option<PathBuf> {
+    let (file, _) = handler.split_once('.')?;
+    (!file.is_empty()).then(|| PathBuf::from(format!("{file}.rb")))
+}
+
 /// Pick the language from what is in the task root. Python wins ties and is the default, so a
 /// typo gets awslambdaric's own init error.
 pub fn detect_language(task_root: &Path, handler: &str) -> Language {
@@ -48,6 +56,9 @@ pub fn detect_language(task_root: &Path, handler: &str) -> Language {
         {
             return Language::Node;
         }
+    }
+    if ruby_file(handler).is_some_and(|f| task_root.join(f).is_file()) {
+        return Language::Ruby;
     }
     Language::Python
 }
@@ -140,6 +151,12 @@ mod tests {
             Language::Python
         );
         assert_eq!(detect_language(d.path(), "garbage"), Language::Python);
+        std::fs::write(d.path().join("lambda.rb"), "").unwrap();
+        assert_eq!(detect_language(d.path(), "lambda.handler"), Language::Ruby);
+        assert_eq!(
+            detect_language(d.path(), "lambda.Module::Klass.process"),
+            Language::Ruby
+        );
     }
 
     #[test]

@@ -68,8 +68,9 @@ fn signal_name(sig: i32) -> String {
 
 /// `{"errorMessage": ..., "errorType": ..., "requestId": ..., "stackTrace": []}` as
 /// awslambdaric serialises it (", " and ": " separators, ASCII-only escapes); Node's
-/// `{"errorType":...,"errorMessage":...,"trace":[]}` for Node workers. Raw workers get the
-/// Python shape.
+/// `{"errorType":...,"errorMessage":...,"trace":[]}` for Node workers; aws_lambda_ric's compact
+/// `{"errorMessage":...,"errorType":...,"stackTrace":[]}` for Ruby. Raw workers get the Python
+/// shape.
 pub fn error_body(
     language: Option<Language>,
     error_type: &str,
@@ -81,6 +82,11 @@ pub fn error_body(
             "{{\"errorType\":{},\"errorMessage\":{},\"trace\":[]}}",
             serde_json::Value::from(error_type),
             serde_json::Value::from(message)
+        )),
+        Some(Language::Ruby) => Bytes::from(format!(
+            "{{\"errorMessage\":{},\"errorType\":{},\"stackTrace\":[]}}",
+            serde_json::Value::from(message),
+            serde_json::Value::from(error_type)
         )),
         _ => Bytes::from(format!(
             "{{\"errorMessage\": {}, \"errorType\": {}, \"requestId\": {}, \"stackTrace\": []}}",
@@ -157,6 +163,20 @@ mod tests {
         assert_eq!(
             &body[..],
             "{\"errorType\":\"Runtime.ExitError\",\"errorMessage\":\"bye \\\"x\\\"\\né\",\"trace\":[]}".as_bytes()
+        );
+    }
+
+    #[test]
+    fn ruby_flavour_matches_aws_lambda_ric() {
+        let body = error_body(
+            Some(Language::Ruby),
+            "Runtime.ExitError",
+            "bye \"x\"\né",
+            "id",
+        );
+        assert_eq!(
+            &body[..],
+            "{\"errorMessage\":\"bye \\\"x\\\"\\né\",\"errorType\":\"Runtime.ExitError\",\"stackTrace\":[]}".as_bytes()
         );
     }
 

@@ -20,6 +20,8 @@ include!(concat!(env!("OUT_DIR"), "/bundles.rs"));
 pub const PYTHON_BOOT: &str = include_str!("python/boot.py");
 /// The Node shim's `-e` program.
 pub const NODE_BOOT: &str = include_str!("node/boot.js");
+/// The Ruby shim's `-e` program.
+pub const RUBY_BOOT: &str = include_str!("ruby/boot.rb");
 /// The descriptor a shim worker finds its bundle on.
 pub const BUNDLE_FD: RawFd = 4;
 /// The descriptor a worker finds its telemetry pipe on (named in `_LAMBDA_TELEMETRY_LOG_FD`).
@@ -72,12 +74,13 @@ pub struct WrapperProblem {
 }
 
 /// One sealed bundle file per language, made when the first worker of that language starts.
-static BUNDLES: Mutex<[Option<Arc<OwnedFd>>; 2]> = Mutex::new([None, None]);
+static BUNDLES: Mutex<[Option<Arc<OwnedFd>>; 3]> = Mutex::new([None, None, None]);
 
 fn bundle_fd(language: Language) -> std::io::Result<Arc<OwnedFd>> {
     let (slot, name, bytes) = match language {
         Language::Python => (0, "ferric-python-shim", PYTHON_BUNDLE),
         Language::Node => (1, "ferric-node-shim", NODE_BUNDLE),
+        Language::Ruby => (2, "ferric-ruby-shim", RUBY_BUNDLE),
     };
     let mut bundles = BUNDLES.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(fd) = &bundles[slot] {
@@ -93,6 +96,7 @@ pub fn key(language: Language) -> &'static str {
     match language {
         Language::Python => PYTHON_KEY,
         Language::Node => NODE_KEY,
+        Language::Ruby => RUBY_KEY,
     }
 }
 
@@ -110,6 +114,7 @@ impl Launcher {
         match self.kind {
             WorkerKind::Shim(Language::Python) => "FERRIC_PYTHON",
             WorkerKind::Shim(Language::Node) => "FERRIC_NODE",
+            WorkerKind::Shim(Language::Ruby) => "FERRIC_RUBY",
             WorkerKind::Raw(_) => "the command after --",
         }
     }
@@ -223,6 +228,10 @@ fn shim_command(language: Language, handler: OsString) -> (Vec<OsString>, FrameC
             ],
             FrameChannel::Fd3,
         ),
+        Language::Ruby => (
+            vec!["-e".into(), RUBY_BOOT.into(), handler],
+            FrameChannel::Fd3,
+        ),
     }
 }
 
@@ -279,7 +288,7 @@ mod tests {
 
     #[test]
     fn command_lines_are_short_and_read_like_what_they_are() {
-        for language in [Language::Python, Language::Node] {
+        for language in [Language::Python, Language::Node, Language::Ruby] {
             let spec = launcher(WorkerKind::Shim(language)).spec().unwrap();
             let cmdline: usize = spec.args.iter().map(|a| a.len() + 1).sum();
             assert!(cmdline < 4096, "{language:?}: {cmdline} bytes");
@@ -344,7 +353,11 @@ mod tests {
 
     #[test]
     fn bundles_follow_the_documented_format() {
-        for (bundle, key) in [(PYTHON_BUNDLE, PYTHON_KEY), (NODE_BUNDLE, NODE_KEY)] {
+        for (bundle, key) in [
+            (PYTHON_BUNDLE, PYTHON_KEY),
+            (NODE_BUNDLE, NODE_KEY),
+            (RUBY_BUNDLE, RUBY_KEY),
+        ] {
             let text = String::from_utf8_lossy(&bundle[..bundle.len().min(4096)]);
             let (index, _) = text
                 .split_once("\n\n")
@@ -367,6 +380,6 @@ mod tests {
             }
             assert_eq!(format!("{hash:016x}"), key);
         }
-        assert!(PYTHON_BOOT.len() <= 3072 && NODE_BOOT.len() <= 3072);
+        assert!(PYTHON_BOOT.len() <= 3072 && NODE_BOOT.len() <= 3072 && RUBY_BOOT.len() <= 3072);
     }
 }

@@ -446,10 +446,12 @@ impl<P: Platform, L: Workers> Lane<P, L> {
                     error_type = kind,
                     "function error"
                 );
-                // Like awslambdaric and aws-lambda-ric: no error-type header for handler errors.
+                // awslambdaric and aws-lambda-ric send no error-type header for handler errors;
+                // aws_lambda_ric (Ruby) does (`Function<ArgumentError>`).
+                let ruby = self.workers.language() == Some(Language::Ruby);
                 let post = ErrorPost {
                     body,
-                    error_type: None,
+                    error_type: error_type.filter(|_| ruby),
                     xray_cause,
                 };
                 self.platform.post_error(target, post).await
