@@ -120,6 +120,7 @@ fn sandbox(config: &Config, env: Vec<(String, String)>) -> Sandbox {
             max_frame_bytes: config.limits.max_frame_bytes,
             env,
             wrapper: config.platform.exec_wrapper.clone(),
+            debug: None,
             telemetry: crate::worker::telemetry::Telemetry::get().is_some(),
         },
         init_timeout: config.limits.init_timeout,
@@ -133,6 +134,7 @@ fn sandbox(config: &Config, env: Vec<(String, String)>) -> Sandbox {
             sweep_orphans: config.limits.concurrency <= 1,
             snap_start: config.platform.snap_start,
             hook_timeout: config.limits.init_timeout,
+            debug: false,
         },
         lanes: config.limits.concurrency,
         register_extension: config.limits.register_extension,
@@ -196,10 +198,28 @@ fn local_environment(config: &Config) -> Vec<(String, String)> {
     env
 }
 
-/// A sandbox for local modes: RIE's environment, and SnapStart when it is simulated.
+/// A sandbox for local modes: RIE's environment, SnapStart when it is simulated, and the
+/// debugger under `--debug`.
 fn local_sandbox(config: &Config) -> Sandbox {
     let mut sandbox = sandbox(config, local_environment(config));
     sandbox.policy.snap_start |= config.local.simulate_snapstart;
+    if let Some(debug) = &config.local.debug {
+        let port = debug
+            .port
+            .unwrap_or_else(|| crate::shims::debug_port(sandbox.launcher.language()));
+        let address = match debug.host.contains(':') {
+            true => format!("[{}]:{port}", debug.host),
+            false => format!("{}:{port}", debug.host),
+        };
+        if !debug.is_loopback() {
+            warn!("--debug={address}: the debugger port runs any code sent to it, and is open beyond this machine");
+        }
+        info!("--debug: the worker waits for a debugger on {address}; deadlines do not kill it");
+        sandbox.launcher.debug = Some(address);
+        sandbox.policy.debug = true;
+        sandbox.init_timeout = crate::supervisor::DEBUG_PATIENCE;
+        sandbox.policy.hook_timeout = crate::supervisor::DEBUG_PATIENCE;
+    }
     sandbox
 }
 
@@ -207,6 +227,12 @@ fn emulator_options(config: &Config) -> EmulatorOptions {
     let mut options =
         EmulatorOptions::new(&config.local.function_name, config.limits.function_timeout);
     options.snap_start = config.local.simulate_snapstart || config.platform.snap_start;
+    // Under --debug a caller waits as long as the person at the debugger takes.
+    options.patience = config
+        .local
+        .debug
+        .as_ref()
+        .map(|_| crate::supervisor::DEBUG_PATIENCE);
     options
 }
 

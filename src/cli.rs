@@ -45,6 +45,11 @@ pub struct RunArgs {
     /// invocations).
     #[arg(long)]
     pub watch: bool,
+    /// Local mode: start the worker under its language's debugger, listening on HOST:PORT
+    /// (default 127.0.0.1 and 5678 for Python's debugpy, 9229 for Node's inspector), and wait
+    /// for the debugger before loading the handler.
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub debug: Option<String>,
     /// Raw mode: run this program as the worker (it must speak docs/PROTOCOL.md).
     #[arg(last = true)]
     pub raw: Vec<String>,

@@ -189,6 +189,50 @@ pub struct Local {
     pub simulate_snapstart: bool,
     /// `--watch`: replace the worker when the task root changes.
     pub watch: bool,
+    /// `--debug`: where the worker's debugger listens (the port `None`: the language's usual).
+    pub debug: Option<Debug>,
+}
+
+/// `--debug[=HOST:PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Debug {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl Debug {
+    /// `""` (the defaults), `PORT`, `HOST:PORT` or `[IPv6]:PORT`.
+    pub fn parse(value: &str) -> Option<Debug> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Some(Debug {
+                host: "127.0.0.1".into(),
+                port: None,
+            });
+        }
+        if let Ok(port) = value.parse::<u16>() {
+            return Some(Debug {
+                host: "127.0.0.1".into(),
+                port: Some(port),
+            });
+        }
+        let (host, port) = value.rsplit_once(':')?;
+        let port = port.parse::<u16>().ok()?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (!host.is_empty() && !host.contains(['/', ' '])).then(|| Debug {
+            host: host.to_owned(),
+            port: Some(port),
+        })
+    }
+
+    /// Whether only this machine can reach the debugger.
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 /// Timeouts, sizes, lanes and recycling.
@@ -326,6 +370,16 @@ impl Config {
         if args.watch && platform.runtime_api.is_some() {
             return Err(ConfigError::LocalOnly("--watch"));
         }
+        if let Some(value) = &args.debug {
+            if platform.runtime_api.is_some() {
+                return Err(ConfigError::LocalOnly("--debug"));
+            }
+            local.debug = Some(Debug::parse(value).ok_or_else(|| ConfigError::BadValue {
+                name: "--debug",
+                value: value.clone(),
+                expected: "HOST:PORT or PORT, e.g. 127.0.0.1:5678",
+            })?);
+        }
         Ok(Config {
             handler: handler.unwrap_or_default(),
             task_root: s.raw(env::TASK_ROOT).map_or(cwd, PathBuf::from),
@@ -398,6 +452,7 @@ impl Local {
                 .unwrap_or_else(|| "test_function".into()),
             simulate_snapstart: s.switch(env::SNAPSTART, false)?,
             watch: false,
+            debug: None,
         })
     }
 }
@@ -627,6 +682,32 @@ mod tests {
                 want
             );
         }
+    }
+
+    #[test]
+    fn debug_addresses() {
+        let d = |v: &str| Debug::parse(v);
+        assert_eq!(
+            d(""),
+            Some(Debug {
+                host: "127.0.0.1".into(),
+                port: None
+            })
+        );
+        assert_eq!(d("5679").unwrap().port, Some(5679));
+        assert_eq!(d("0.0.0.0:9230").unwrap().host, "0.0.0.0");
+        assert_eq!(d("[::1]:9229").unwrap().host, "::1");
+        assert!(d("[::1]:9229").unwrap().is_loopback());
+        assert!(!d("0.0.0.0:1").unwrap().is_loopback());
+        assert_eq!(d("host:port"), None);
+        let c = cfg(&["--debug", "--", "./w"], &[]).unwrap();
+        assert_eq!(c.local.debug.unwrap().port, None);
+        let c = cfg(&["--debug=9230", "a.b"], &[]).unwrap();
+        assert_eq!(c.local.debug.unwrap().port, Some(9230));
+        assert_eq!(
+            cfg(&["--debug", "a.b"], &[("AWS_LAMBDA_RUNTIME_API", "h:1")]).unwrap_err(),
+            ConfigError::LocalOnly("--debug")
+        );
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct EmulatorOptions {
     /// Serve SnapStart's `/runtime/restore/*` routes (RAPID has them only for SnapStart): the
     /// "snapshot" is taken and restored at once.
     pub snap_start: bool,
+    /// How long a caller waits past its deadline (default [`DEADLINE_SLACK`]); `--debug` waits
+    /// for the person at the debugger.
+    pub patience: Option<Duration>,
 }
 
 impl EmulatorOptions {
@@ -77,6 +80,7 @@ impl EmulatorOptions {
             function_timeout,
             function_arn: format!("arn:aws:lambda:us-east-1:012345678912:function:{function_name}"),
             snap_start: false,
+            patience: None,
         }
     }
 }
@@ -233,7 +237,8 @@ impl Emulator {
             id: &id,
             waiting: true,
         };
-        let (outcome, stream) = match tokio::time::timeout(timeout + DEADLINE_SLACK, rx).await {
+        let slack = self.inner.options.patience.unwrap_or(DEADLINE_SLACK);
+        let (outcome, stream) = match tokio::time::timeout(timeout + slack, rx).await {
             Ok(Ok(settled)) => settled,
             Ok(Err(_)) | Err(_) => {
                 self.lock().expire(&id);

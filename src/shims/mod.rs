@@ -38,6 +38,17 @@ pub mod vars {
     pub const TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
     pub const HANDLER: &str = "_HANDLER";
     pub const TELEMETRY_LOG_FD: &str = "_LAMBDA_TELEMETRY_LOG_FD";
+    /// `--debug`: where the worker's debugger listens (HOST:PORT).
+    pub const DEBUG_LISTEN: &str = "FERRIC_DEBUG_LISTEN";
+}
+
+/// The port a language's debugger usually listens on.
+pub fn debug_port(language: Option<Language>) -> u16 {
+    match language {
+        Some(Language::Node) => 9229,
+        // debugpy's (Python) and everything else.
+        _ => 5678,
+    }
 }
 
 /// What runs the handler.
@@ -63,6 +74,10 @@ pub struct Launcher {
     pub wrapper: Option<PathBuf>,
     /// ferric has a telemetry descriptor: each worker gets a telemetry pipe of its own.
     pub telemetry: bool,
+    /// `--debug`: the worker starts under its debugger, listening here (`HOST:PORT`), and waits
+    /// for it before loading the handler (Node: `--inspect-brk`; Python and raw workers:
+    /// `FERRIC_DEBUG_LISTEN`, which the Python shim hands to debugpy).
+    pub debug: Option<String>,
 }
 
 /// Why `AWS_LAMBDA_EXEC_WRAPPER` cannot run: what is wrong and the exit status Lambda's
@@ -152,7 +167,10 @@ impl Launcher {
             WorkerKind::Shim(language) => {
                 inherit.push((BUNDLE_FD, bundle_fd(*language)?));
                 env.extend(self.shim_env(*language));
-                let (args, channel) = shim_command(*language, handler);
+                let (mut args, channel) = shim_command(*language, handler);
+                if let (Language::Node, Some(address)) = (language, &self.debug) {
+                    args.insert(0, format!("--inspect-brk={address}").into());
+                }
                 (self.interpreter.clone(), args, channel)
             }
         };
@@ -196,6 +214,9 @@ impl Launcher {
         if self.telemetry {
             let fd = TELEMETRY_FD.to_string();
             env.push((vars::TELEMETRY_LOG_FD.into(), fd.into()));
+        }
+        if let Some(address) = &self.debug {
+            env.push((vars::DEBUG_LISTEN.into(), address.into()));
         }
         env
     }
@@ -250,6 +271,7 @@ pub fn prepare_python(python: &Path, cache_dir: &Path) -> std::io::Result<tokio:
         env: Vec::new(),
         wrapper: None,
         telemetry: false,
+        debug: None,
     };
     let mut spec = launcher.spec()?;
     spec.args.truncate(2); // `-c BOOT`: no handler
@@ -275,6 +297,7 @@ mod tests {
             env: vec![("AWS_REGION".into(), "us-east-1".into())],
             wrapper: None,
             telemetry: false,
+            debug: None,
         }
     }
 
@@ -349,6 +372,21 @@ mod tests {
         assert_eq!(l.check_wrapper().unwrap_err().code, 126);
         l.wrapper = Some("/bin/sh".into());
         assert_eq!(l.check_wrapper(), Ok(()));
+    }
+
+    #[test]
+    fn debug_mode_starts_node_under_its_inspector_and_tells_others_where() {
+        let mut node = launcher(WorkerKind::Shim(Language::Node));
+        node.debug = Some("127.0.0.1:9229".into());
+        let spec = node.spec().unwrap();
+        assert_eq!(spec.args[0], "--inspect-brk=127.0.0.1:9229");
+        let mut python = launcher(WorkerKind::Shim(Language::Python));
+        python.debug = Some("127.0.0.1:5678".into());
+        let spec = python.spec().unwrap();
+        assert_eq!(spec.args[0], "-c");
+        assert_eq!(env(&spec, vars::DEBUG_LISTEN), Some("127.0.0.1:5678"));
+        assert_eq!(debug_port(Some(Language::Python)), 5678);
+        assert_eq!(debug_port(Some(Language::Node)), 9229);
     }
 
     #[test]

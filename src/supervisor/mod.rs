@@ -41,6 +41,8 @@ const NEXT_ATTEMPTS: u32 = 5;
 /// Start attempts for a replacement worker before ferric exits so Lambda resets the sandbox.
 pub const RESPAWN_ATTEMPTS: u32 = 5;
 const BACKOFF_START: Duration = Duration::from_millis(100);
+/// How long anything may take under `--debug` (a person is stepping through it).
+pub const DEBUG_PATIENCE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The Runtime API as a lane uses it.
 pub trait Platform: Clone + Send + Sync + 'static {
@@ -165,6 +167,8 @@ pub struct Policy {
     pub snap_start: bool,
     /// How long one phase of runtime hooks may take.
     pub hook_timeout: Duration,
+    /// `--debug`: a worker stopped at a breakpoint is never killed for its deadline.
+    pub debug: bool,
 }
 
 /// One worker at a time, polling `/next` on its own.
@@ -375,7 +379,12 @@ impl<P: Platform, L: Workers> Lane<P, L> {
     ) -> Result<Slot<L::Worker>, RunError> {
         let received_ms = epoch_ms();
         let budget = Duration::from_millis(inv.deadline_ms.saturating_sub(received_ms));
-        let deadline = Instant::now() + budget.saturating_sub(self.policy.timeout_margin);
+        let deadline = match self.policy.debug {
+            // Stopped at a breakpoint, the handler would miss any deadline: under --debug the
+            // context still counts down, but nothing is killed.
+            true => Instant::now() + DEBUG_PATIENCE,
+            false => Instant::now() + budget.saturating_sub(self.policy.timeout_margin),
+        };
         let outcome = worker
             .call(header, &inv.body, &inv.request_id, deadline)
             .await;

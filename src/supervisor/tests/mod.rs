@@ -18,6 +18,7 @@ fn policy(recycling: Recycling) -> Policy {
         sweep_orphans: false,
         snap_start: false,
         hook_timeout: Duration::from_secs(10),
+        debug: false,
     }
 }
 
