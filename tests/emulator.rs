@@ -221,7 +221,7 @@ async fn the_emulator_s_memory_stays_flat_however_much_it_serves() {
     let client = client();
     let event = format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024));
     let url = format!("{base}{INVOKE}");
-    let mut invoke = || {
+    let invoke = || {
         let (client, url, event) = (client.clone(), url.clone(), event.clone());
         async move {
             let r = client.post(url).body(event).send().await.unwrap();

@@ -109,7 +109,7 @@ fn sleepers() -> Vec<i32> {
             continue;
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if (cmdline == b"sleep\0600\0" || cmdline == b"sleep\0601\0") && alive(pid) {
+        if (cmdline == b"sleep\x00600\x00" || cmdline == b"sleep\x00601\x00") && alive(pid) {
             out.push(pid);
         }
     }
