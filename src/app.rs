@@ -1,6 +1,6 @@
 //! The modes ferric runs in: against a real Runtime API (production), as a local server behind
-//! the built-in emulator (serve), for one local invocation (invoke), or to fill the shim cache
-//! at image build time (prepare). This is where the task root is looked at: the handler's
+//! the built-in emulator (serve), for one local invocation (invoke), to fill the shim cache
+//! at image build time (prepare), or to check a worker against the protocol (conform). This is where the task root is looked at: the handler's
 //! language is detected here, not in the (pure) configuration.
 
 use std::io::Read;
@@ -33,11 +33,15 @@ enum Mode {
     Serve,
     Invoke { event: Option<String> },
     Prepare,
+    Conform { timeout: std::time::Duration },
 }
 
 fn mode(cli: &Cli, config: &Config) -> Mode {
     match (&cli.command, &config.platform.runtime_api) {
         (Some(Command::Prepare), _) => Mode::Prepare,
+        (Some(Command::Conform { timeout, .. }), _) => Mode::Conform {
+            timeout: std::time::Duration::from_secs(*timeout),
+        },
         (Some(Command::Invoke { event, .. }), _) => Mode::Invoke {
             event: event.clone(),
         },
@@ -49,8 +53,10 @@ fn mode(cli: &Cli, config: &Config) -> Mode {
 /// Run the mode the command line asks for.
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     let mode = mode(&cli, &config);
-    if let Mode::Prepare = mode {
-        return prepare(&config).await;
+    match mode {
+        Mode::Prepare => return prepare(&config).await,
+        Mode::Conform { timeout } => return crate::conform::run(&config, timeout).await,
+        _ => {}
     }
     let shutdown = shutdown_signal();
     adopt_orphans();
@@ -62,7 +68,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         }
         Mode::Serve => serve(&config, shutdown).await,
         Mode::Invoke { event } => invoke_once(&config, event.as_deref()).await,
-        Mode::Prepare => unreachable!("handled above"),
+        Mode::Prepare | Mode::Conform { .. } => unreachable!("handled above"),
     };
     // Everything the workers left behind goes with ferric.
     let ended = process::kill_orphans();

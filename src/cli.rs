@@ -32,6 +32,28 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Check a worker against docs/PROTOCOL.md: a PASS, FAIL or SKIP line per rule (exit 1 if
+    /// any rule fails).
+    ///
+    /// `--runtime` checks ferric's own shim; `-- CMD [ARGS...]` a raw worker, which must follow
+    /// the conformance handler contract (docs/PROTOCOL.md, "Checking a worker").
+    Conform {
+        /// Check ferric's shim for this language, with a conformance handler of the kit's.
+        #[arg(
+            long,
+            value_enum,
+            required_unless_present = "raw",
+            conflicts_with = "raw"
+        )]
+        runtime: Option<Language>,
+        /// Seconds to wait for the handshake and for each answer.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+        /// The raw worker to check.
+        #[arg(last = true, value_name = "CMD", required_unless_present = "runtime")]
+        raw: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Args, Default, Clone)]
@@ -60,8 +82,21 @@ impl Cli {
     pub fn run_args(&self) -> RunArgs {
         match &self.command {
             Some(Command::Invoke { run, .. }) => run.clone(),
+            Some(Command::Conform { runtime, raw, .. }) => RunArgs {
+                runtime: *runtime,
+                handler: None,
+                raw: raw.clone(),
+            },
             Some(Command::Prepare) | None => self.run.clone(),
         }
+    }
+
+    /// Whether the mode runs the user's handler (so one must be named).
+    pub fn needs_handler(&self) -> bool {
+        !matches!(
+            self.command,
+            Some(Command::Prepare | Command::Conform { .. })
+        )
     }
 }
 
@@ -80,6 +115,30 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(cli.run_args().handler.as_deref(), Some("app.handler"));
+    }
+
+    #[test]
+    fn conform_takes_a_runtime_or_a_command_but_not_both() {
+        let cli = Cli::try_parse_from(["ferric", "conform", "--", "bash", "w.sh"]).unwrap();
+        assert_eq!(cli.run_args().raw, ["bash", "w.sh"]);
+        assert!(!cli.needs_handler());
+        let cli = Cli::try_parse_from(["ferric", "conform", "--runtime", "node"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Conform {
+                runtime: Some(Language::Node),
+                timeout: 10,
+                ..
+            })
+        ));
+        assert_eq!(cli.run_args().runtime, Some(Language::Node));
+        for bad in [
+            &["ferric", "conform"][..],
+            &["ferric", "conform", "--runtime", "python", "--", "w"],
+            &["ferric", "conform", "--timeout", "0", "--runtime", "python"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

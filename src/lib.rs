@@ -16,15 +16,16 @@
 //!
 //! # Module map
 //!
-//! Nothing imports upward: `main → app → supervisor → shims → worker`, and
-//! `emulator → lambda → config/handler`.
+//! Nothing imports upward: `main → app → supervisor → shims → worker`,
+//! `app → conform → shims → worker`, and `emulator → lambda → config/handler`.
 //!
 //! | module | role |
 //! |---|---|
 //! | [`cli`] | the command line (clap) |
 //! | [`config`] | command line + environment → [`config::Config`]; every setting validated (pure) |
 //! | [`handler`] | handler strings: language detection from the task root, "did you mean" hints |
-//! | [`app`] | the modes: production, serve (emulator), invoke, prepare |
+//! | [`app`] | the modes: production, serve (emulator), invoke, prepare, conform |
+//! | [`conform`] | `ferric conform`: the worker conformance kit, one file per group of rules, with the conformance handlers for the shims |
 //! | [`lambda`] | the Runtime API: client ([`lambda::RuntimeApi`]), request builders, invocation parsing, HTTP connections, every platform string ([`lambda::wording`]) |
 //! | [`worker`] | one worker: the frame [`worker::Channel`], the codec ([`worker::protocol`]), the process and all unsafe OS code ([`worker::process`]), the log pumps ([`worker::logs`]), the telemetry descriptor ([`worker::telemetry`]) |
 //! | [`supervisor`] | a lane's loop over a worker slot, failure reports, lanes and the extension ([`supervisor::lanes`]) |
@@ -35,6 +36,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod conform;
 pub mod emulator;
 pub mod handler;
 pub mod lambda;

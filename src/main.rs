@@ -62,7 +62,7 @@ fn init_logging(config: &Config, say_mode: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let needs_handler = !matches!(cli.command, Some(ferric::cli::Command::Prepare));
+    let needs_handler = cli.needs_handler();
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let config = match Config::from_parts(
         &cli.run_args(),

@@ -289,6 +289,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
         }
     }
 
+    /// The worker's input, for frames the calls above do not cover (`ferric conform` sends
+    /// unknown and invalid ones).
+    pub fn input(&mut self) -> &mut W {
+        &mut self.input
+    }
+
     /// Ask the worker to run its exit hooks and exit.
     pub async fn send_shutdown(&mut self) -> std::io::Result<()> {
         self.input.write_all(protocol::SHUTDOWN_FRAME).await?;

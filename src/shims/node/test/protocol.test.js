@@ -102,13 +102,14 @@ test('unknown frame types and unknown header fields from ferric are ignored', as
   });
 });
 
-async function expectProtocolFailure(bytes, before) {
+async function expectProtocolFailure(bytes, before, { end = false } = {}) {
   await withWorker({ handler: 'index.echo' }, async (w) => {
     await w.ready();
     if (before) await before(w);
     w.sendRaw(bytes);
+    if (end) w.input.end();
     const e = await w.exit();
-    assert.notEqual(e.code, 0, JSON.stringify(e));
+    assert.equal(e.code, 2, JSON.stringify(e));
     assert.match(w.logText, /ferric-shim: protocol error/);
   });
 }
@@ -121,6 +122,9 @@ test('bad input from ferric is fatal for the worker (bounded header, framing che
   await expectProtocolFailure(Buffer.from('{"type":"invoke","id":"x","len":2}\n{}X'));
   await expectProtocolFailure(Buffer.from('{"type":"invoke","id":"x","len":-1}\n'));
   await expectProtocolFailure(Buffer.from('{"type":"invoke","len":2}\n{}\n'));
+  // a frame cut off by the end of input: in the header, and in the payload
+  await expectProtocolFailure(Buffer.from('{"type":"inv'), null, { end: true });
+  await expectProtocolFailure(Buffer.from('{"type":"invoke","id":"x","len":10}\n{}'), null, { end: true });
 });
 
 test('header lines from ferric may be up to 1 MiB (exactly 1048576 bytes before the newline), not more', async () => {

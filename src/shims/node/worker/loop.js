@@ -6,7 +6,7 @@
 // Only the current, unanswered invocation is ever answered. Anything else (a late callback, an
 // error after the answer) is dropped, because a frame for another id is a protocol violation.
 
-const { fatal } = require('./protocol');
+const { protocolError } = require('./protocol');
 const { Invocation } = require('./invocation');
 const { xrayCause } = require('./errors');
 
@@ -105,10 +105,10 @@ class WorkerLoop {
     if (header.type === 'shutdown') return this.shutdown();
     if (header.type !== 'invoke') return; // unknown types from ferric are ignored
     if (typeof header.id !== 'string' || header.id === '') {
-      fatal('protocol error: invoke frame without an id');
+      protocolError('invoke frame without an id');
     }
     if ((this.current && !this.current.answered) || this.queue.length > 0) {
-      fatal('protocol error: invoke received while another invocation is in progress');
+      protocolError('invoke received while another invocation is in progress');
     }
     this.queue.push({ header, payload });
     this.scheduleIteration();

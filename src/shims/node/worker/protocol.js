@@ -22,6 +22,14 @@ function fatal(message, code) {
   process.exit(code === undefined ? 1 : code);
 }
 
+// The exit status after input from ferric that breaks the protocol (docs/PROTOCOL.md).
+const PROTOCOL_ERROR_STATUS = 2;
+
+/** Input from ferric broke the protocol: say why and exit 2. */
+function protocolError(message) {
+  fatal(`protocol error: ${message}`, PROTOCOL_ERROR_STATUS);
+}
+
 /** Frames to ferric. Each frame is built as one buffer and written synchronously, whole. */
 class FrameWriter {
   /**
@@ -107,8 +115,8 @@ class FrameWriter {
 
 /**
  * Frames from ferric on fd 0, read incrementally and bounded: a header line of at most
- * MAX_HEADER_IN bytes, then exactly `len` payload bytes, then a mandatory "\n". Anything else
- * is fatal. process.stdin is only touched by start(), so the stdin handle exists only from then.
+ * MAX_HEADER_IN bytes, then exactly `len` payload bytes, then a mandatory "\n". Anything else,
+ * and the end of input in the middle of a frame, is fatal (exit 2). process.stdin is only touched by start(), so the stdin handle exists only from then.
  */
 class FrameReader {
   constructor(env) {
@@ -141,6 +149,9 @@ class FrameReader {
     const end = () => {
       if (this.ended) return;
       this.ended = true;
+      if (this.size > 0 || this.header !== null) {
+        protocolError('stdin closed in the middle of a frame');
+      }
       onEnd();
     };
     s.on('end', end);
@@ -176,32 +187,32 @@ class FrameReader {
       if (this.header === null) {
         const nl = this.findNewline();
         if (nl < 0) {
-          if (this.size > MAX_HEADER_IN) fatal('protocol error: frame header longer than 1 MiB');
+          if (this.size > MAX_HEADER_IN) protocolError('frame header longer than 1 MiB');
           return;
         }
-        if (nl > MAX_HEADER_IN) fatal('protocol error: frame header longer than 1 MiB');
+        if (nl > MAX_HEADER_IN) protocolError('frame header longer than 1 MiB');
         const line = this.take(nl + 1).toString('utf8', 0, nl);
         let h;
         try {
           h = JSON.parse(line);
         } catch (e) {
-          return fatal(`protocol error: frame header is not JSON: ${e.message}`);
+          return protocolError(`frame header is not JSON: ${e.message}`);
         }
         if (h === null || typeof h !== 'object' || Array.isArray(h) || typeof h.type !== 'string') {
-          return fatal('protocol error: frame header is not an object with a "type"');
+          return protocolError('frame header is not an object with a "type"');
         }
         if (h.len === undefined || h.len === null) {
           onFrame(h, null);
           continue;
         }
         if (!Number.isSafeInteger(h.len) || h.len < 0 || h.len > this.maxPayload) {
-          return fatal(`protocol error: bad payload length ${JSON.stringify(h.len)}`);
+          return protocolError(`bad payload length ${JSON.stringify(h.len)}`);
         }
         this.header = h;
       }
       if (this.size < this.header.len + 1) return;
       const payload = Buffer.from(this.take(this.header.len)); // own copy, detached from the read buffer
-      if (this.take(1)[0] !== 10) fatal('protocol error: payload not followed by "\\n"');
+      if (this.take(1)[0] !== 10) protocolError('payload not followed by "\\n"');
       const h = this.header;
       this.header = null;
       onFrame(h, payload);
@@ -209,4 +220,4 @@ class FrameReader {
   }
 }
 
-module.exports = { FrameWriter, FrameReader, fatal, MAX_HEADER_IN, MAX_HEADER_OUT };
+module.exports = { FrameWriter, FrameReader, fatal, protocolError, MAX_HEADER_IN, MAX_HEADER_OUT };
