@@ -84,8 +84,8 @@ impl Cli {
             Some(Command::Invoke { run, .. }) => run.clone(),
             Some(Command::Conform { runtime, raw, .. }) => RunArgs {
                 runtime: *runtime,
-                handler: None,
                 raw: raw.clone(),
+                ..RunArgs::default()
             },
             Some(Command::Prepare) | None => self.run.clone(),
         }

@@ -144,6 +144,22 @@ async fn the_node_shim_conforms_in_both_generations() {
 }
 
 #[tokio::test]
+async fn the_ruby_shim_conforms() {
+    let run = conform(&["--runtime", "ruby"], &[]).await;
+    // aws_lambda_ric resolves the handler's method at the first invocation, not at init, so
+    // the Ruby shim (as its peer) reports no init error for a missing method.
+    let mut skipped = NOT_OFFERED.to_vec();
+    skipped.push("init-error");
+    assert_conforms(&run, &skipped);
+    assert!(
+        run.stdout
+            .contains("PASS payload-bytes: checked as JSON text"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
 async fn the_bash_example_conforms() {
     let run = conform(&["--", "bash", "examples/raw/echo_worker.sh"], &[]).await;
     assert_conforms(&run, &NOT_OFFERED);

@@ -38,7 +38,7 @@ pub const HANDLER: &str = "conform.handler";
 pub const INIT_ERROR_HANDLER: &str = "conform.init_error";
 
 /// The conformance handlers for ferric's shims: (language, file name, source).
-pub const HANDLERS: [(Language, &str, &str); 2] = [
+pub const HANDLERS: [(Language, &str, &str); 3] = [
     (
         Language::Python,
         "conform.py",
@@ -48,6 +48,11 @@ pub const HANDLERS: [(Language, &str, &str); 2] = [
         Language::Node,
         "conform.cjs",
         include_str!("handlers/conform.js"),
+    ),
+    (
+        Language::Ruby,
+        "conform.rb",
+        include_str!("handlers/conform.rb"),
     ),
 ];
 
@@ -99,6 +104,7 @@ pub async fn run(config: &Config, timeout: Duration) -> anyhow::Result<ExitCode>
             let interpreter = match language {
                 Language::Python => config.python.clone(),
                 Language::Node => config.node.clone(),
+                Language::Ruby => config.ruby.clone(),
             };
             let root = TaskRoot::with_handler(language)?;
             (WorkerKind::Shim(language), interpreter, Some(root))
@@ -112,14 +118,16 @@ pub async fn run(config: &Config, timeout: Duration) -> anyhow::Result<ExitCode>
             .as_ref()
             .map_or_else(|| config.task_root.clone(), |r| r.path().to_owned()),
         cache_dir: config.cache_dir.clone(),
-        max_frame_bytes: config.max_frame_bytes,
+        max_frame_bytes: config.limits.max_frame_bytes,
         env: crate::emulator::rie_environment(&|k| std::env::var(k).ok()),
         wrapper: None,
+        telemetry: false,
+        debug: None,
     };
     let limits = kit::Limits {
         timeout,
-        grace: config.kill_grace,
-        max_payload: config.max_frame_bytes,
+        grace: config.limits.kill_grace,
+        max_payload: config.limits.max_frame_bytes,
     };
     let mut report = Report::new(std::io::stdout());
     kit::Kit::new(launcher, limits).run(&mut report).await;
