@@ -52,6 +52,36 @@ pub const DEFAULT_HTTP_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV
     std::net::Ipv4Addr::LOCALHOST,
     3000,
 ));
+
+/// The invoke endpoint's and the front door's defaults: loopback on a developer's machine; all
+/// interfaces inside a container (as RIE listens there), where loopback cannot be reached
+/// through a mapped port.
+fn local_defaults(in_container: bool) -> (SocketAddr, SocketAddr) {
+    if !in_container {
+        return (DEFAULT_LISTEN, DEFAULT_HTTP_LISTEN);
+    }
+    let any = std::net::Ipv4Addr::UNSPECIFIED;
+    let at = |port| SocketAddr::V4(std::net::SocketAddrV4::new(any, port));
+    (at(8080), at(3000))
+}
+
+/// What the configuration depends on besides the arguments and the environment.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub cwd: PathBuf,
+    /// ferric runs inside a container (`/.dockerenv` or `/run/.containerenv`, or it is PID 1).
+    pub in_container: bool,
+}
+
+impl Facts {
+    /// For tests: a working directory, outside any container.
+    pub fn at(cwd: impl Into<PathBuf>) -> Facts {
+        Facts {
+            cwd: cwd.into(),
+            in_container: false,
+        }
+    }
+}
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(130);
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_FUNCTION_TIMEOUT: Duration = Duration::from_secs(300);
@@ -352,8 +382,9 @@ impl Config {
         args: &RunArgs,
         needs_handler: bool,
         get: Lookup,
-        cwd: PathBuf,
+        facts: Facts,
     ) -> Result<Config, ConfigError> {
+        let cwd = facts.cwd;
         let s = Settings { get };
         let handler = args
             .handler
@@ -365,7 +396,7 @@ impl Config {
             matches!(v, "v3" | "v4").then_some(())
         })?;
         let platform = Platform::read(&s)?;
-        let mut local = Local::read(&s)?;
+        let mut local = Local::read(&s, local_defaults(facts.in_container))?;
         local.watch = args.watch;
         if args.watch && platform.runtime_api.is_some() {
             return Err(ConfigError::LocalOnly("--watch"));
@@ -426,20 +457,20 @@ impl Platform {
 }
 
 impl Local {
-    fn read(s: &Settings) -> Result<Local, ConfigError> {
+    fn read(s: &Settings, (listen, http): (SocketAddr, SocketAddr)) -> Result<Local, ConfigError> {
         Ok(Local {
             listen: s
                 .check(env::LISTEN, "an address, e.g. 127.0.0.1:8080", |v| {
                     v.parse().ok()
                 })?
-                .unwrap_or(DEFAULT_LISTEN),
+                .unwrap_or(listen),
             http_listen: s
                 .check(
                     env::HTTP_LISTEN,
                     "an address, e.g. 127.0.0.1:3000, or off",
                     http_listen,
                 )?
-                .unwrap_or(Some(DEFAULT_HTTP_LISTEN)),
+                .unwrap_or(Some(http)),
             http_event: s
                 .check(
                     env::HTTP_EVENT,
@@ -511,7 +542,7 @@ mod tests {
             &cli.run_args(),
             true,
             &|k| vars.get(k).cloned(),
-            PathBuf::from("/nonexistent-cwd"),
+            Facts::at("/nonexistent-cwd"),
         )
     }
 
@@ -534,7 +565,7 @@ mod tests {
         assert_eq!(cfg(&[], &[("_HANDLER", "c.d")]).unwrap().handler, "c.d");
         assert_eq!(cfg(&[], &[]).unwrap_err(), ConfigError::NoHandler);
         let none = crate::cli::RunArgs::default();
-        let prepare = Config::from_parts(&none, false, &|_| None, "/".into()).unwrap();
+        let prepare = Config::from_parts(&none, false, &|_| None, Facts::at("/")).unwrap();
         assert_eq!(prepare.handler, "");
     }
 
@@ -708,6 +739,24 @@ mod tests {
             cfg(&["--debug", "a.b"], &[("AWS_LAMBDA_RUNTIME_API", "h:1")]).unwrap_err(),
             ConfigError::LocalOnly("--debug")
         );
+    }
+
+    #[test]
+    fn inside_a_container_the_local_endpoints_listen_on_all_interfaces() {
+        let args = crate::cli::RunArgs {
+            handler: Some("a.b".into()),
+            ..Default::default()
+        };
+        let facts = Facts {
+            cwd: "/var/task".into(),
+            in_container: true,
+        };
+        let c = Config::from_parts(&args, true, &|_| None, facts.clone()).unwrap();
+        assert_eq!(c.local.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.local.http_listen.unwrap().to_string(), "0.0.0.0:3000");
+        let set = |k: &str| (k == "FERRIC_LISTEN").then(|| "127.0.0.1:9000".to_owned());
+        let c = Config::from_parts(&args, true, &set, facts).unwrap();
+        assert_eq!(c.local.listen.to_string(), "127.0.0.1:9000", "a setting wins");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ferric::cli::Cli;
-use ferric::config::Config;
+use ferric::config::{Config, Facts};
 
 /// Exit status for configuration mistakes.
 const EXIT_CONFIG: u8 = 2;
@@ -63,12 +63,17 @@ fn init_logging(config: &Config, say_mode: bool) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let needs_handler = cli.needs_handler();
-    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let facts = Facts {
+        cwd: std::env::current_dir().unwrap_or_else(|_| ".".into()),
+        in_container: std::path::Path::new("/.dockerenv").exists()
+            || std::path::Path::new("/run/.containerenv").exists()
+            || std::process::id() == 1,
+    };
     let config = match Config::from_parts(
         &cli.run_args(),
         needs_handler,
         &|k| std::env::var(k).ok(),
-        cwd,
+        facts,
     ) {
         Ok(config) => config,
         Err(e) => {
