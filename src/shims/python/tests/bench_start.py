@@ -1,6 +1,7 @@
 """Cold start of the Python shim: time from spawn to the `ready` frame, in milliseconds.
 
     python src/shims/python/tests/bench_start.py [--runs N] [--against GIT_REV]
+                                                 [--against-tree DIR]
 
 Starts workers as ferric does for a trivial handler (its module byte-compiled already, so
 the shim's own cost is what differs) with a valid cache ("hit"), an empty cache directory
@@ -11,7 +12,8 @@ that answer (all the work it did, less sensitive to a busy machine than wall-clo
 and the median resident set after that answer.
 `--against` also measures the single-file shim of that git revision
 (src/shims/python/ferric_shim.py, started by the PYTHON_BOOT of its src/shims.rs),
-interleaving the runs so that both see the same machine load.
+interleaving the runs so that both see the same machine load; `--against-tree` the bundled
+shim in DIR (a copy of src/shims/python from another revision: its boot.py and worker/).
 """
 import argparse
 import os
@@ -61,6 +63,22 @@ class Old(object):
 INVOKE = b'{"type":"invoke","id":"bench","deadline_ms":0,"len":2}\n{}\n'
 
 
+class Tree(object):
+    """The bundled shim of another directory (boot.py and worker/, as in src/shims/python)."""
+
+    def __init__(self, path):
+        self.name = "tree " + os.path.basename(os.path.abspath(path))[:9]
+        with open(os.path.join(path, "boot.py"), encoding="utf-8") as f:
+            self.boot = f.read()
+        bundle = harness.build_bundle(harness.bundle_files(os.path.join(path, "worker")))
+        self.key = "%016x" % harness.fnv1a64(bundle)
+        self.fd = harness.bundle_fd(bundle)
+
+    def command(self, cache_dir):
+        env = dict(harness.shim_env(cache_dir=cache_dir, fd=self.fd, key=self.key))
+        return [harness.PYTHON, "-c", self.boot, "app.handler"], env, (self.fd,)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -100,8 +118,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=25)
     parser.add_argument("--against", metavar="GIT_REV")
+    parser.add_argument("--against-tree", metavar="DIR")
     options = parser.parse_args()
-    shims = [Current()] + ([Old(options.against)] if options.against else [])
+    shims = [Current()] + ([Old(options.against)] if options.against else []) + (
+        [Tree(options.against_tree)] if options.against_tree else [])
     tmp = tempfile.mkdtemp(prefix="ferric-bench-start-")
     try:
         root = os.path.join(tmp, "root")

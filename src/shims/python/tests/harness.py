@@ -134,6 +134,7 @@ def clean_env(root, **extra):
     }
     env["LAMBDA_TASK_ROOT"] = root
     env["FERRIC_PROTOCOL_FD"] = "1"
+    env["FERRIC_PROTOCOL_FEATURES"] = "streaming"  # what ferric offers (docs/PROTOCOL.md)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(shim_env())
     env.update(extra)
@@ -310,6 +311,22 @@ class Worker(object):
         if header["type"] != "error":
             raise AssertionError("expected an error, got %r %r" % (header, payload))
         return header, payload
+
+    def stream(self, event=b"{}", **fields):
+        """Send one invoke; return every frame of its answer (a stream's frames up to its end,
+        or the one result or error frame)."""
+        if not isinstance(event, bytes):
+            event = json.dumps(event).encode("utf-8")
+        header = self.invoke_header(event, **fields)
+        self.send(header, event)
+        frames = []
+        while True:
+            frame = self.frame()
+            if frame[0].get("id") != header["id"]:
+                raise AssertionError("unexpected frame %r to %r" % (frame, header))
+            frames.append(frame)
+            if frame[0]["type"] in ("result", "error", "stream_end", "stream_error"):
+                return frames
 
     def shutdown(self):
         self.send({"type": "shutdown"})

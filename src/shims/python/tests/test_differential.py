@@ -1,17 +1,22 @@
 """The shim against awslambdaric 4.2.2 itself: the same handlers and invocations through both,
-every posted body, content type, error type, X-Ray cause and log line compared byte for byte.
-It runs when awslambdaric 4.2.2 is importable (use the venv, see ../README.md)."""
+every posted body, content type, error type, X-Ray cause, log line and telemetry frame compared
+byte for byte, and SnapStart's runtime hooks. awslambdaric runs against the shared fake Runtime
+API (the ferric-fake-api binary, fakeapi.py); the shim gets the same invocations as frames. It
+runs when awslambdaric 4.2.2 is importable (use the venv, see ../README.md)."""
 import base64
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
+import fakeapi
 from harness import (
     ARN,
     MAX_HEADER,
@@ -39,88 +44,6 @@ if AWSLAMBDARIC_VERSION != "4.2.2":
     sys.stderr.write("test_differential: skipping DifferentialTest: %s\n" % _SKIP_REASON)
 
 
-class FakeRuntimeAPI(object):
-    """Just enough of the Lambda Runtime API for awslambdaric's own client: serves
-    the scripted invocations from /next and records every post."""
-
-    def __init__(self, testcase, invocations):
-        import http.client
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        # awslambdaric sends X-Ray causes up to 1 MiB in a header (RAPID accepts
-        # that); http.server refuses header lines over 64 KiB by default.
-        http.client._MAXLINE = max(http.client._MAXLINE, 2 << 20)
-
-        self.pending = list(invocations)
-        self.records = []
-        self.idle = threading.Event()  # /next was called with nothing left to serve
-        release = threading.Event()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = 1 << 16  # one send per response: no Nagle/delayed-ACK stalls
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def reply(self, code, body, headers=()):
-                try:
-                    self.send_response(code)
-                    for name, value in headers:
-                        if value is not None:
-                            self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:  # the client was killed at the end of the test
-                    self.close_connection = True
-
-            def do_GET(self):
-                if not self.path.endswith("/runtime/invocation/next"):
-                    return self.reply(404, b"{}")
-                if not api.pending:
-                    api.idle.set()
-                    release.wait(TIMEOUT)
-                    return self.reply(500, b"{}")
-                inv = api.pending.pop(0)
-                self.reply(200, base64.b64decode(inv["body"]), (
-                    ("Lambda-Runtime-Aws-Request-Id", inv["id"]),
-                    ("Lambda-Runtime-Deadline-Ms", str(inv["deadline_ms"])),
-                    ("Lambda-Runtime-Invoked-Function-Arn", inv["arn"]),
-                    ("Lambda-Runtime-Trace-Id", inv["trace_id"]),
-                    ("Lambda-Runtime-Client-Context", inv["client_context"]),
-                    ("Lambda-Runtime-Cognito-Identity", inv["cognito_identity"]),
-                    ("Lambda-Runtime-Aws-Tenant-Id", inv["tenant_id"]),
-                    ("Content-Type", inv["content_type"])))
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                parts = self.path.split("/")
-                record = {"body": base64.b64encode(body).decode()}
-                if self.path.endswith("/runtime/init/error"):
-                    record.update(kind="init_error", error_type=self.headers.get(
-                        "Lambda-Runtime-Function-Error-Type"))
-                elif parts[-1] == "response":
-                    record.update(kind="result", id=parts[-2],
-                                  content_type=self.headers.get("Content-Type"))
-                elif parts[-1] == "error":
-                    record.update(kind="error", id=parts[-2], xray=self.headers.get(
-                        "Lambda-Runtime-Function-XRay-Error-Cause"))
-                api.records.append(record)
-                self.reply(202, b'{"status":"OK"}')
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.address = "127.0.0.1:%d" % self.server.server_address[1]
-        thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        testcase.addCleanup(self.server.server_close)
-        testcase.addCleanup(self.server.shutdown)
-        testcase.addCleanup(release.set)
-
-
 def expected_xray(cause, invoke_id, error_type):
     """The shim sends awslambdaric's X-Ray cause when its frame header stays
     within 64 KiB (the Runtime API crops causes to 64 KiB anyway)."""
@@ -131,6 +54,83 @@ def expected_xray(cause, invoke_id, error_type):
 
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z")
+
+
+def normalised(text):
+    """Log text with timestamps and ferric's own init warning wording replaced."""
+    return WARNING_TEXT.sub("<warning>", TIMESTAMP.sub("<ts>", text))
+
+
+class Drain(object):
+    """A process's output, read as it comes (so that the pipe never fills)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.buf = bytearray()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while True:
+            chunk = self.stream.read1(65536)
+            if not chunk:
+                return
+            self.buf.extend(chunk)
+
+    def text(self):
+        return bytes(self.buf).decode("utf-8", "replace")
+
+    def finish(self):
+        self.thread.join(TIMEOUT)
+        self.stream.close()
+        return bytes(self.buf)
+
+
+class TelemetryPipe(object):
+    """A pipe for `_LAMBDA_TELEMETRY_LOG_FD`: the runtime gets the write end; its frames
+    (type u32, length u32, timestamp i64 in microseconds, message) are read as they come."""
+
+    def __init__(self, testcase):
+        self.read_fd, self.write_fd = os.pipe()
+        self.data = bytearray()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        testcase.addCleanup(self._close)
+
+    def started(self):
+        """The runtime has its copy: only it may keep the pipe open."""
+        os.close(self.write_fd)
+        self.write_fd = None
+        self.thread.start()
+
+    def _read(self):
+        while True:
+            chunk = os.read(self.read_fd, 65536)
+            if not chunk:
+                return
+            self.data.extend(chunk)
+
+    def _close(self):
+        for fd in (self.read_fd, self.write_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.read_fd = self.write_fd = None
+
+    def frames(self):
+        """[(frame type, message)] once the runtime has exited, timestamps checked and dropped
+        (the message's own timestamps normalised)."""
+        self.thread.join(TIMEOUT)
+        data, frames, at = bytes(self.data), [], 0
+        while at < len(data):
+            kind, length, micros = struct.unpack(">IIq", data[at:at + 16])
+            message = data[at + 16:at + 16 + length]
+            assert len(message) == length, "a frame cut short: %r" % data[at:]
+            assert abs(micros / 1e6 - time.time()) < 600, micros
+            frames.append(("%08x" % kind, normalised(message.decode("utf-8"))))
+            at += 16 + length
+        return frames
 
 DIFF_APP = {
     "diffapp.py": r'''
@@ -272,6 +272,21 @@ DIFF_APP = {
         def fail(event, context):
             _raise(event["name"])
 
+        def logs(event, context):
+            logging.getLogger("named").warning("warned\nover two lines")
+            logger.debug("debug %d", 1)
+            logger.log(25, "custom level")
+            logger.critical("critical")
+            logger.error("with args %s %r", "a", {"b": 1})
+            logger.info({"as": "dict"})
+            logging.getLogger().log(5, "below debug")
+            context.log("context.log without newline")
+            context.log({"not": "a string"})
+            sys.stdout.write("stdout write\n")
+            print("print", "\u00e9")
+            sys.stderr.write("stderr write\n")
+            return "logged"
+
         def context_info(event, context):
             logger.info("context %s \u00e9\u2603", context.aws_request_id)
             context.log("context.log line\n")
@@ -354,7 +369,10 @@ class DifferentialTest(unittest.TestCase):
     get the same handler and invocations; every posted body, content type, error
     type, X-Ray cause and log line must be identical."""
 
-    def run_both(self, handler, invocations, files=DIFF_APP, env=None, cache_dir=None):
+    def run_both(self, handler, invocations, files=DIFF_APP, env=None, cache_dir=None,
+                 telemetry=False):
+        """Both runtimes, the same handler and invocations; the posts (and, with `telemetry`,
+        the frames on the telemetry descriptor) compared. Returns awslambdaric's posts."""
         root = make_root(self, files)
         env = clean_env(root, **(env or {}))
         scenario = [
@@ -365,22 +383,51 @@ class DifferentialTest(unittest.TestCase):
                  body=base64.b64encode(inv.get("body", b"{}")).decode())
             for i, inv in enumerate(invocations)]
 
-        # The reference: `python -m awslambdaric HANDLER`, as users run it today.
-        api = FakeRuntimeAPI(self, scenario)
+        # The reference: `python -m awslambdaric HANDLER`, as users run it today, against the
+        # shared fake Runtime API. Its stdout and stderr share one pipe, as the shim's share
+        # ferric's log pipe.
+        api = fakeapi.shared()
+        ref_telemetry = TelemetryPipe(self) if telemetry else None
+        ref_env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address)
+        if ref_telemetry:
+            ref_env["_LAMBDA_TELEMETRY_LOG_FD"] = str(ref_telemetry.write_fd)
         ref = subprocess.Popen(
-            [PYTHON, "-m", "awslambdaric", handler], cwd=root,
-            env=dict(env, AWS_LAMBDA_RUNTIME_API=api.address),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [PYTHON, "-m", "awslambdaric", handler], cwd=root, env=ref_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            pass_fds=(ref_telemetry.write_fd,) if ref_telemetry else ())
         self.addCleanup(lambda: ref.poll() is None and ref.kill())
-        while ref.poll() is None and not api.idle.wait(0.01):
-            pass
-        if ref.poll() is None:
+        if ref_telemetry:
+            ref_telemetry.started()
+        ref_output = Drain(ref.stdout)
+        for inv in scenario:
+            answer = api.invoke(**fakeapi.invocation_fields(inv))
+            self.assertNotEqual(answer["outcome"], "timed_out", ref_output.text())
+        if api.wait_parked(len(scenario) + 1, ref):
             ref.kill()
-        ref_out, ref_err = ref.communicate(timeout=TIMEOUT)
-        self.assertEqual(ref_err, b"", ref_err.decode("utf-8", "replace"))
-        expected = api.records
+        ref.wait(TIMEOUT)
+        ref_out = ref_output.finish()
+        expected = []
+        for post in api.posts():
+            record = {"kind": {"response": "result"}.get(post["kind"], post["kind"]),
+                      "body": base64.b64encode(post["body"]).decode()}
+            headers = post["headers"]
+            if post["kind"] == "init_error":
+                record["error_type"] = headers.get("lambda-runtime-function-error-type")
+            else:
+                record["id"] = post["request_id"]
+            if post["kind"] == "response":
+                record["content_type"] = headers.get("content-type")
+            elif post["kind"] == "error":
+                record["xray"] = headers.get("lambda-runtime-function-xray-error-cause")
+            expected.append(record)
 
-        worker = Worker(self, handler, root, env=env, cache_dir=cache_dir)
+        shim_telemetry = TelemetryPipe(self) if telemetry else None
+        if shim_telemetry:
+            env = dict(env, _LAMBDA_TELEMETRY_LOG_FD=str(shim_telemetry.write_fd))
+        worker = Worker(self, handler, root, env=env, cache_dir=cache_dir,
+                        pass_fds=(shim_telemetry.write_fd,) if shim_telemetry else ())
+        if shim_telemetry:
+            shim_telemetry.started()
         got = []
         header, payload = worker.frame()
         if header["type"] == "init_error":
@@ -420,9 +467,11 @@ class DifferentialTest(unittest.TestCase):
         for inv, want, have in zip(scenario or [None], expected, got):
             self.assertEqual(have, want, "invocation %r" % (inv,))
         # The init warning's wording is ferric's own (only its prefix is kept).
-        self.assertEqual(WARNING_TEXT.sub("<warning>", TIMESTAMP.sub("<ts>", worker.stderr)),
-                         WARNING_TEXT.sub("<warning>", TIMESTAMP.sub(
-                             "<ts>", ref_out.decode("utf-8", "replace"))))
+        self.assertEqual(normalised(worker.stderr), normalised(ref_out.decode("utf-8", "replace")))
+        if telemetry:
+            want, have = ref_telemetry.frames(), shim_telemetry.frames()
+            self.assertEqual(have, want)
+            self.last_frames = want
         return expected
 
     def values(self, names):
@@ -519,6 +568,184 @@ class DifferentialTest(unittest.TestCase):
                 with self.subTest(handler=handler, env=env):
                     records = self.run_both(handler, [], files=files, env=env)
                     self.assertEqual(records[0]["kind"], "init_error")
+
+    # The telemetry descriptor (_LAMBDA_TELEMETRY_LOG_FD): the same frames, type for type.
+    LOG_ENVS = ({}, {"AWS_LAMBDA_LOG_LEVEL": "DEBUG"}, {"AWS_LAMBDA_LOG_FORMAT": "JSON"},
+                {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "TRACE"})
+
+    def test_telemetry_frames_for_logs_and_context_log(self):
+        for env in self.LOG_ENVS:
+            with self.subTest(env=env):
+                self.run_both("diffapp.logs", [{}, {}], env=env, telemetry=True)
+                kinds = set(kind for kind, _ in self.last_frames)
+                self.assertGreater(len(self.last_frames), 5)
+                if env:
+                    self.assertGreater(len(kinds), 3, self.last_frames)
+                self.run_both("diffapp.context_info", self.context_invocations(), env=env,
+                              telemetry=True)
+
+    def test_telemetry_frames_for_handler_errors(self):
+        names = ["value", "multiline", "nested", "chained", "custom", "recursion"]
+        for env in self.LOG_ENVS[::2]:
+            with self.subTest(env=env):
+                self.run_both("diffapp.fail", self.values(names), env=env, telemetry=True)
+                errors = [m for kind, m in self.last_frames
+                          if kind in ("a55a0017", "a55a0016")]
+                self.assertEqual(len(errors), len(names), self.last_frames)
+                if not env:  # one frame per error dump, lines and all
+                    self.assertIn("\nTraceback (most recent call last):\n", errors[0])
+
+    def test_telemetry_frames_for_init_errors(self):
+        files = dict(DIFF_APP, **{"raises.py": "import helper\nhelper.fail('at import')\n",
+                                  "syntax.py": "def handler(event, context):\n    return (\n"})
+        for handler in ("raises.handler", "syntax.handler", "diffapp.missing", "nodot"):
+            for env in self.LOG_ENVS[::2]:
+                with self.subTest(handler=handler, env=env):
+                    self.run_both(handler, [], files=files, env=env, telemetry=True)
+                    warning, error = self.last_frames[-2:]
+                    self.assertIn("<warning>", warning[1])
+                    self.assertIn(error[0], ("a55a0017", "a55a0016"))
+
+    # SnapStart's runtime hooks (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start): awslambdaric runs
+    # them itself around GET /runtime/restore/next; the shim when ferric sends `hooks` frames.
+    SNAP_APP = dict(DIFF_APP, **{"snap.py": """
+        import logging, os, sys
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+        import helper
+
+        ran = []
+        FAIL = os.environ.get("SNAP_FAIL", "")
+
+        def note(what, *args, **kwargs):
+            ran.append([what, list(args), kwargs])
+            print("hook", what, args, kwargs)
+            logging.getLogger().warning("hook %s", what)
+            if what == FAIL:
+                if FAIL.endswith("exit"):
+                    sys.exit(3)
+                helper.fail("hook %s failed" % what)
+
+        register_before_snapshot(note, "before-1", 1, k="v")
+        register_before_snapshot(note, "before-2")
+        register_before_snapshot(note, "before-exit")
+
+        @register_after_restore
+        def after_first():
+            note("after-1")
+
+        register_after_restore(note, "after-2", x=[1])
+        register_after_restore(note, "after-exit")
+
+        def handler(event, context):
+            return ran
+    """, "nohooks.py": """
+        def handler(event, context):
+            return "no hooks"
+    """})
+    RESTORE_ROUTES = [
+        {"when": {"path_contains": "/runtime/restore/next"}, "fault": {"status": 200, "body": ""},
+         "times": None},
+        {"when": {"path_contains": "/runtime/restore/error"},
+         "fault": {"status": 202, "body": "{}"}, "times": None},
+    ]
+    RUNNER_FRAME = re.compile(
+        r'File \\?"(?:[^"\\]*/lambda_runtime_hooks_runner\.py|<ferric>/python/worker/hooks\.py)'
+        r'\\?", line \d+')
+
+    def run_snapstart(self, handler, fail="", env=None, telemetry=False):
+        """awslambdaric and the shim through both hook phases (the fake Runtime API's restore
+        routes are fault rules: it has none of its own); their posts, logs and frames compared.
+        Returns awslambdaric's posts."""
+        root = make_root(self, self.SNAP_APP)
+        env = clean_env(root, AWS_LAMBDA_INITIALIZATION_TYPE="snap-start", SNAP_FAIL=fail,
+                        **(env or {}))
+        api = fakeapi.shared()
+        api.faults(self.RESTORE_ROUTES)
+        ref_telemetry = TelemetryPipe(self) if telemetry else None
+        ref_env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address)
+        if ref_telemetry:
+            ref_env["_LAMBDA_TELEMETRY_LOG_FD"] = str(ref_telemetry.write_fd)
+        ref = subprocess.Popen(
+            [PYTHON, "-m", "awslambdaric", handler], cwd=root, env=ref_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            pass_fds=(ref_telemetry.write_fd,) if ref_telemetry else ())
+        self.addCleanup(lambda: ref.poll() is None and ref.kill())
+        if ref_telemetry:
+            ref_telemetry.started()
+        ref_output = Drain(ref.stdout)
+        if not fail:
+            answer = api.invoke(request_id="req-0", deadline_ms=1, timeout_ms=60000)
+            self.assertEqual(answer["outcome"], "response", ref_output.text())
+        if api.wait_parked(2, ref):
+            ref.kill()
+        code = ref.wait(TIMEOUT)
+        ref_out = ref_output.finish()
+        expected = []
+        for post in api.posts():
+            kind = "restore_error" if "/restore/" in post["path"] else post["kind"]
+            if post["path"].endswith("/restore/next"):
+                continue
+            expected.append((kind, post["headers"].get("lambda-runtime-function-error-type"),
+                             post["body"]))
+
+        shim_telemetry = TelemetryPipe(self) if telemetry else None
+        if shim_telemetry:
+            env = dict(env, _LAMBDA_TELEMETRY_LOG_FD=str(shim_telemetry.write_fd))
+        worker = Worker(self, handler, root, env=env,
+                        pass_fds=(shim_telemetry.write_fd,) if shim_telemetry else ())
+        if shim_telemetry:
+            shim_telemetry.started()
+        self.assertEqual(worker.ready()["features"], ["hooks"])
+        got = []
+        for phase, kind, error_type in (
+                ("before_snapshot", "init_error", "Runtime.BeforeSnapshotError"),
+                ("after_restore", "restore_error", "Runtime.AfterRestoreError")):
+            worker.send({"type": "hooks", "phase": phase})
+            header, payload = worker.frame()
+            self.assertEqual(header["phase"], phase)
+            if header["type"] == "hooks_error":
+                self.assertEqual(header["error_type"], json.loads(payload)["errorType"])
+                got.append((kind, error_type, payload))
+                break
+            self.assertEqual(header["type"], "hooks_done")
+        else:
+            header, payload = worker.invoke(b"{}", id="req-0", deadline_ms=1)
+            got.append(("response", None, payload))
+            expected = [(k, None, b) for k, _, b in expected]
+        self.assertEqual(worker.shutdown(), 0)
+        self.assertEqual(code, {"": -9}.get(fail, 64 if fail.startswith("before") else 65))
+        runner = lambda text: self.RUNNER_FRAME.sub('File "<runner>", line <n>', text)
+        self.maxDiff = None
+        self.assertEqual([(k, t, runner(b.decode())) for k, t, b in got],
+                         [(k, t, runner(b.decode())) for k, t, b in expected])
+        self.assertEqual(runner(normalised(worker.stderr)),
+                         runner(normalised(ref_out.decode("utf-8", "replace"))))
+        if telemetry:
+            self.assertEqual([(k, runner(m)) for k, m in shim_telemetry.frames()],
+                             [(k, runner(m)) for k, m in ref_telemetry.frames()])
+        return expected
+
+    def test_snapstart_hooks_run_in_awslambdarics_order(self):
+        (kind, _, body), = self.run_snapstart("snap.handler")
+        self.assertEqual([step[0] for step in json.loads(body)],
+                         ["before-exit", "before-2", "before-1", "after-1", "after-2",
+                          "after-exit"])
+
+    def test_snapstart_hook_failures(self):
+        for fail in ("before-2", "before-exit", "after-2", "after-exit"):
+            for env in ({}, {"AWS_LAMBDA_LOG_FORMAT": "JSON"}):
+                with self.subTest(fail=fail, env=env):
+                    (kind, error_type, body), = self.run_snapstart("snap.handler", fail, env)
+                    self.assertEqual(kind, "init_error" if fail[0] == "b" else "restore_error")
+                    self.assertEqual(json.loads(body)["errorType"],
+                                     "SystemExit" if fail.endswith("exit") else "LookupError")
+
+    def test_snapstart_hooks_with_the_telemetry_descriptor(self):
+        self.run_snapstart("snap.handler", "after-2", telemetry=True)
+
+    def test_snapstart_without_hooks_or_the_package(self):
+        (kind, _, body), = self.run_snapstart("nohooks.handler")
+        self.assertEqual(body, b'"no hooks"')  # test_hooks: the shim never imports the package
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ import sys
 CODE = sys._getframe().f_code
 
 PACKAGE = "_ferric"
+# Modules of the bundle that user code imports by a top-level name (the handlers' API): the
+# importer is first on sys.meta_path, so inside a worker these are always the shim's own, even
+# when the task root holds a copy (kept there for tests outside ferric).
+PUBLIC = {"ferric_lambda": "ferric_lambda.py"}
 # Code objects carry FILENAME_PREFIX + the file's name as their file name: tracebacks show
 # where shim frames come from (src/shims/python/worker/...), `errors` drops them from
 # stackTraces, and linecache gets their lines from get_source().
@@ -53,17 +57,25 @@ class BundleImporter(object):
         offset, size = self.index[name]
         return self.data[offset:offset + size]
 
-    def find_spec(self, fullname, path=None, target=None):
+    def file_name(self, fullname):
+        """The bundle file of the module `fullname`, or None."""
         package, _, name = fullname.partition(".")
         if package == PACKAGE and name + ".py" in self.index:
-            return ModuleSpec(fullname, self, origin=FILENAME_PREFIX + name + ".py")
-        return None
+            return name + ".py"
+        name = PUBLIC.get(fullname)
+        return name if name in self.index else None
+
+    def find_spec(self, fullname, path=None, target=None):
+        name = self.file_name(fullname)
+        if name is None:
+            return None
+        return ModuleSpec(fullname, self, origin=FILENAME_PREFIX + name)
 
     def create_module(self, spec):
         return None  # the default module object
 
     def exec_module(self, module):
-        name = module.__name__[len(PACKAGE) + 1:] + ".py"
+        name = self.file_name(module.__name__)
         namespace = module.__dict__
         code = None
         if name in self.blobs:
@@ -98,8 +110,8 @@ class BundleImporter(object):
             setattr(sys.modules[PACKAGE], name[:-3], module)
 
     def get_source(self, fullname):
-        name = fullname[len(PACKAGE) + 1:] + ".py"
-        return self.source(name).decode("utf-8") if name in self.index else None
+        name = self.file_name(fullname)
+        return self.source(name).decode("utf-8") if name is not None else None
 
     def is_package(self, fullname):
         return fullname == PACKAGE

@@ -8,6 +8,8 @@ from .jsonfast import loads_stdlib, quote_ascii
 # -Cognito-Identity headers. ferric accepts at most 64 KiB from a worker.
 MAX_HEADER_IN = 1024 * 1024
 MAX_HEADER_OUT = 64 * 1024
+# Largest payload of one stream_chunk frame.
+MAX_STREAM_CHUNK = 1024 * 1024
 
 
 def fatal(message, code=2):
@@ -21,9 +23,10 @@ def fatal(message, code=2):
 class Channel(object):
     """Frames in from `in_fd`, out to `out_fd`."""
 
-    def __init__(self, in_fd, out_fd):
+    def __init__(self, in_fd, out_fd, features=()):
         self.reader = open(in_fd, "rb", buffering=1 << 16)
         self.out_fd = out_fd
+        self.features = features  # what ferric offers (FERRIC_PROTOCOL_FEATURES)
 
     def read_frame(self):
         """(header dict, payload bytes or None), or None at a clean EOF."""
@@ -57,7 +60,12 @@ class Channel(object):
         parts = ["{"]
         for key, value in fields:
             parts.append('"%s":' % key)
-            parts.append(quote_ascii(value) if isinstance(value, str) else str(value))
+            if isinstance(value, str):
+                parts.append(quote_ascii(value))
+            elif isinstance(value, list):  # of str
+                parts.append("[%s]" % ",".join(map(quote_ascii, value)))
+            else:
+                parts.append(str(value))
             parts.append(",")
         if payload is None:
             parts[-1] = "}\n"
@@ -86,6 +94,7 @@ def open_channel():
     """Frames to a private copy of fd 1 (or FERRIC_PROTOCOL_FD), fd 1 to stderr
     so print() and C code land in the logs, stdin to /dev/null."""
     spec = os.environ.pop("FERRIC_PROTOCOL_FD", "1")
+    features = tuple(os.environ.pop("FERRIC_PROTOCOL_FEATURES", "").split(","))
     try:
         out_fd = int(spec)
         if out_fd != 1 and out_fd < 3:
@@ -105,4 +114,4 @@ def open_channel():
             os.set_inheritable(out_fd, False)
     except OSError as e:
         fatal("cannot set up the protocol channels: %s" % e)
-    return Channel(in_fd, out_fd)
+    return Channel(in_fd, out_fd, features)

@@ -98,11 +98,15 @@ class LambdaContext(object):
 
     def log(self, msg):
         logging = sys.modules.get("logging")
-        if logging is not None:
-            for handler in logging.getLogger().handlers:
-                if hasattr(handler, "log_sink"):
-                    handler.log_sink.log(str(msg))
-                    return
+        if logging is None:  # awslambdaric's handler is set up with logging: its sink
+            from .logsetup import LOG_SINK
+
+            LOG_SINK.log(str(msg))
+            return
+        for handler in logging.getLogger().handlers:
+            if hasattr(handler, "log_sink"):
+                handler.log_sink.log(str(msg))
+                return
         sys.stdout.write(str(msg))
 
     def __repr__(self):

@@ -4,11 +4,12 @@ import os
 import sys
 import traceback
 
+from . import logsetup
 from .bundle import FILENAME_PREFIX
 from .channel import MAX_HEADER_OUT
-from .faults import make_error
+from .faults import FaultException, make_error
 from .jsonfast import quote_ascii, to_json
-from .logsetup import LOG_JSON, LOG_SINK, ensure_logging
+from .logsetup import LOG_JSON, ensure_logging
 
 format_list = traceback.format_list
 
@@ -39,10 +40,15 @@ def is_shim_file(filename):
     return filename == "<string>" or filename.startswith(FILENAME_PREFIX)
 
 
+def extract(tb):
+    """Traceback tuples, as awslambdaric's extract_traceback."""
+    return [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
+
+
 def user_frames(tb):
     """Traceback tuples without the shim's leading frames, as awslambdaric drops its leading
     bootstrap.py frames."""
-    frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
+    frames = extract(tb)
     for i in range(len(frames)):
         if not is_shim_file(frames[i][0]):
             return frames[i:]
@@ -79,7 +85,7 @@ def log_error(error_result):
             "level": "ERROR",
         }
         record.update(error_result)
-        LOG_SINK.log_error([to_json(record)])
+        logsetup.LOG_SINK.log_error([to_json(record)])
         return
     description = "[ERROR]"
     error_type = error_result.get("errorType")
@@ -101,7 +107,7 @@ def log_error(error_result):
             for line in element.splitlines():
                 text = line.lstrip(" ")
                 lines.append("\u00a0" * (len(line) - len(text)) + text)
-    LOG_SINK.log_error(lines)
+    logsetup.LOG_SINK.log_error(lines)
 
 
 def init_error(channel, error_result):
@@ -113,6 +119,28 @@ def init_error(channel, error_result):
     body = to_json(error_result).encode("utf-8")
     channel.write_frame((("type", "init_error"), ("error_type", error_result["errorType"])), body)
     sys.exit(1)
+
+
+def handler_error(invoke_id):
+    """(error body, X-Ray cause) for the exception being handled, as handle_invoke builds
+    them (for the paths that leave handle_invoke: streams, SnapStart hooks)."""
+    etype, value, tb = sys.exc_info()
+    if isinstance(value, FaultException):
+        return (make_error(value.msg, value.exception_type, value.trace, invoke_id),
+                make_xray_fault("LambdaValidationError", value.msg, os.getcwd(), []))
+    frames = user_frames(tb)
+    del tb
+    return (make_error(str(value), etype.__name__, format_list(frames), invoke_id),
+            make_xray_fault(etype.__name__, str(value), os.getcwd(), frames))
+
+
+def stream_error(channel, invoke_id, error_result):
+    """A streamed response ends with an error: logged as any invocation error, then its body
+    goes to ferric, which sends it in the response's trailers."""
+    log_error(error_result)
+    channel.write_frame(
+        (("type", "stream_error"), ("id", invoke_id), ("error_type", error_result["errorType"])),
+        to_json(error_result).encode("utf-8"))
 
 
 def invoke_error(channel, invoke_id, error_result, xray_fault):

@@ -1,4 +1,5 @@
-"""The invoke loop: `ready`, then one answer per `invoke` frame, until `shutdown` or EOF."""
+"""The invoke loop: `ready`, then one answer per `invoke` frame (and SnapStart's `hooks`
+frames), until `shutdown` or EOF."""
 import os
 import sys
 
@@ -17,20 +18,60 @@ from .traceenv import TraceEnv
 after_answer = []
 
 
+async def _probe():
+    pass
+
+
+# What calling an `async def` handler returns (types.CoroutineType, without importing types).
+_probe = _probe()
+COROUTINE = type(_probe)
+_probe.close()
+del _probe
+# The optional frames this worker understands (the ready frame's `features`).
+FEATURES = ["hooks"]
+# A function defined with `async def`: CO_COROUTINE, CO_ASYNC_GENERATOR.
+ASYNC_FLAGS = 0x80 | 0x200
+
+
 def run(channel, handler):
     request_handler = load(channel, handler)
+    answer = prepare(request_handler)
     channel.write_frame((
         ("type", "ready"),
         ("protocol", 1),
         ("pid", os.getpid()),
         ("runtime", "python %d.%d.%d" % sys.version_info[:3]),
         ("executable", os.path.abspath(sys.executable) if sys.executable else ""),
+        ("features", FEATURES),
     ))
-    serve(channel, request_handler)
+    serve(channel, request_handler, answer)
 
 
-def serve(channel, request_handler):
+def prepare(request_handler):
+    """What answers invocations: handle_invoke, or the streaming path for a handler marked
+    with ferric_lambda.stream. A handler defined with `async def` gets the worker's event
+    loop now, during init (asyncio takes tens of ms to import), instead of at its first
+    invocation; sync handlers load neither."""
+    answer = handle_invoke
+    options = stream_options(request_handler)
+    if options is not None:
+        from .streaming import StreamingHandler
+
+        answer = StreamingHandler(options).handle_invoke
+    code = getattr(getattr(request_handler, "__func__", request_handler), "__code__", None)
+    if type(getattr(code, "co_flags", None)) is int and code.co_flags & ASYNC_FLAGS:
+        try:
+            from .aio import get_loop
+
+            get_loop()
+        except Exception:
+            pass  # made at the first coroutine instead
+    return answer
+
+
+def serve(channel, request_handler, answer=None):
     trace = TraceEnv(os.environ, after_answer.append)
+    answer = answer or handle_invoke
     while True:
         frame = channel.read_frame()
         if frame is None:
@@ -42,6 +83,11 @@ def serve(channel, request_handler):
             run_sigterm_handler()
             flush_logs()
             sys.exit(0)
+        if kind == "hooks":
+            from . import hooks
+
+            hooks.run(channel, h.get("phase"))
+            continue
         if kind != "invoke":
             continue  # unknown frame types from ferric are ignored
         invoke_id = check_invoke(h)
@@ -49,8 +95,7 @@ def serve(channel, request_handler):
         logsetup.tenant_id = h.get("tenant_id")
         trace.set(h.get("trace_id"))
         ensure_logging()
-        handle_invoke(channel, request_handler, invoke_id, h,
-                      b"" if payload is None else payload)
+        answer(channel, request_handler, invoke_id, h, b"" if payload is None else payload)
         while after_answer:
             after_answer.pop(0)()
 
@@ -66,6 +111,10 @@ def handle_invoke(channel, request_handler, invoke_id, h, body):
             invoke_id, h.get("arn"), h.get("tenant_id"))
         event = unmarshal_request(body, h.get("content_type", "application/json"))
         response = request_handler(event, lambda_context)
+        if type(response) is COROUTINE:  # an `async def` handler (awslambdaric: MarshalError)
+            from .aio import run
+
+            response = run(response)
         result, content_type = marshal_response(response)
     except FaultException as e:
         from . import errors
@@ -88,6 +137,16 @@ def handle_invoke(channel, request_handler, invoke_id, h, body):
         result = result.encode("utf-8")
     channel.write_frame(
         (("type", "result"), ("id", invoke_id), ("content_type", content_type)), result)
+
+
+def stream_options(request_handler):
+    """The ferric_lambda.stream options of a handler marked with it, else None. A handler can
+    be marked only once its module imported ferric_lambda (the bundle's: bundle.PUBLIC)."""
+    api = sys.modules.get("ferric_lambda")
+    if api is None or getattr(api, "__loader__", None) is not sys.modules[
+            __package__].__loader__:
+        return None
+    return api.options(request_handler)
 
 
 def check_invoke(h):

@@ -12,8 +12,8 @@ def json_formatter(logging):
         "created", "msecs", "relativeCreated", "thread", "threadName",
         "processName", "process", "aws_request_id", "tenant_id", "_frame_type",
     }
-    frame_types = {
-        level: (0xA55A0002 | (level // 10) << 2).to_bytes(4, "big")
+    frame_types = {  # awslambdaric's _JSON_FRAME_TYPES: 0xA55A0002, ...000A (DEBUG), ...
+        level: (0xA55A0002 | (level and level // 10 + 1) << 2).to_bytes(4, "big")
         for level in (0, 10, 20, 30, 40, 50)
     }
     encode = json.JSONEncoder(ensure_ascii=False, default=str).encode

@@ -1,8 +1,9 @@
-"""Streams and logging set up as awslambdaric sets them up.
+"""Streams, log sinks and logging set up as awslambdaric sets them up.
 
 `logging` costs ~12 ms to import, so it is configured when something imports it: an import
 hook runs `setup_logging` right after the module's code (or `ensure_logging` catches up).
-The JSON formatter (`AWS_LAMBDA_LOG_FORMAT=JSON`) is in `jsonlog`, cold.
+The JSON formatter (`AWS_LAMBDA_LOG_FORMAT=JSON`) is in `jsonlog`, the telemetry descriptor's
+framed sink in `telemetry` and Lambda Managed Instances' log socket in `lmi`, all cold.
 """
 import os
 import sys
@@ -57,7 +58,47 @@ class StandardLogSink(object):
         sys.stdout.write("\r".join(message_lines) + "\n")
 
 
-LOG_SINK = StandardLogSink()
+LOG_SINK = StandardLogSink()  # or telemetry.FramedTelemetryLogSink (`open_sink`)
+
+# awslambdaric's text frame types by level (lambda_runtime_log_utils._TEXT_FRAME_TYPES), for a
+# LambdaLoggerHandlerWithFrameType's records that no JSON formatter gave a type.
+# Lambda's levels: none 0, TRACE 1, DEBUG 2, INFO 3, WARN 4, ERROR 5, FATAL 6, in bits 2-4.
+TEXT_FRAME_TYPES = {level: (0xA55A0003 | (level and level // 10 + 1) << 2).to_bytes(4, "big")
+                    for level in (0, 10, 20, 30, 40, 50)}
+LMI_SOCKET_ENV = "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"
+
+
+def multi_concurrent():
+    """Lambda Managed Instances: awslambdaric's multi-concurrent mode, when the variable is set."""
+    return os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY") is not None
+
+
+def open_sink():
+    """The log sink, as awslambdaric's create_log_sink: frames on the descriptor named by
+    `_LAMBDA_TELEMETRY_LOG_FD` (removed from the environment), else sys.stdout. Under Lambda
+    Managed Instances awslambdaric's parent process consumes (and closes) the descriptor and
+    its forked workers log on sys.stdout, which is then a connection to the log socket
+    (`redirect_output`). Runs before the channel takes descriptors of its own, so that closing
+    a descriptor named by the variable cannot close one of the channel's."""
+    global LOG_SINK
+    fd = os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
+    if fd is None:
+        return
+    from . import telemetry
+
+    if multi_concurrent():
+        telemetry.close(fd)
+    else:
+        LOG_SINK = telemetry.open_sink(fd) or LOG_SINK
+
+
+def redirect_output():
+    """Lambda Managed Instances: stdout and stderr to connections of their own to the log
+    socket, as awslambdaric's forked workers do (once the channel is off fd 1)."""
+    if os.environ.get(LMI_SOCKET_ENV) and multi_concurrent():
+        from . import lmi
+
+        lmi.redirect_output(os.environ[LMI_SOCKET_ENV])
 
 
 def setup_logging(logging):
@@ -80,7 +121,11 @@ def setup_logging(logging):
             self.log_sink = log_sink
 
         def emit(self, record):
-            self.log_sink.log(self.format(record), getattr(record, "_frame_type", None))
+            self.log_sink.log(
+                self.format(record),
+                getattr(record, "_frame_type", None)
+                or TEXT_FRAME_TYPES.get(min(50, max(0, record.levelno)) // 10 * 10),
+            )
 
     class LambdaLoggerFilter(logging.Filter):
         def filter(self, record):

@@ -19,18 +19,20 @@ import sys
 from .channel import open_channel
 from .handler import setup_sys_path
 from .invoke import run
-from .logsetup import Unbuffered, install as install_logging
+from .logsetup import Unbuffered, install as install_logging, open_sink, redirect_output
 
 
 def main():
     handler = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("_HANDLER")
     if not handler:
         raise ValueError("Handler not set")
+    open_sink()  # the telemetry descriptor, before the channel takes descriptors of its own
     start(open_channel(), handler)
 
 
 def start(channel, handler):
     """The process as awslambdaric sets it up, then the invoke loop."""
+    redirect_output()  # Lambda Managed Instances: stdout and stderr to the log socket
     # ferric sends SIGUSR2 (12 on Linux) just before killing a worker that ran past its
     # deadline: dump every thread's stack into the logs first. faulthandler is built in (cheap).
     import faulthandler
