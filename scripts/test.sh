@@ -12,6 +12,9 @@ scripts/setup-peers.sh
 echo "== cargo test"
 cargo test --workspace --no-fail-fast --lib --bins --tests 2>&1
 
+# The shims' differential tests drive the shared fake Runtime API's binary.
+cargo build -p ferric-fake-api
+
 echo "== Python shim tests"
 .cache/py-venv/bin/python -m unittest discover -s src/shims/python/tests -p 'test_*.py'
 

@@ -756,7 +756,11 @@ mod tests {
         assert_eq!(c.local.http_listen.unwrap().to_string(), "0.0.0.0:3000");
         let set = |k: &str| (k == "FERRIC_LISTEN").then(|| "127.0.0.1:9000".to_owned());
         let c = Config::from_parts(&args, true, &set, facts).unwrap();
-        assert_eq!(c.local.listen.to_string(), "127.0.0.1:9000", "a setting wins");
+        assert_eq!(
+            c.local.listen.to_string(),
+            "127.0.0.1:9000",
+            "a setting wins"
+        );
     }
 
     #[test]

@@ -157,7 +157,8 @@ pub fn error_trailers(error_type: &str, body: &[u8]) -> HeaderMap {
     ] {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
+            // UTF-8 is kept (obs-text), as for the error-type header of an /error post.
+            HeaderValue::from_bytes(value.as_bytes()),
         ) {
             h.insert(n, v);
         }

@@ -27,8 +27,26 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         let worker = self.phase(worker, Phase::BeforeSnapshot).await?;
         info!("SnapStart: before-snapshot hooks done; waiting for the restore");
         if let Err(e) = self.platform.restore_next().await {
+            // As awslambdaric: a failed wait for the restore is a before-snapshot failure.
             worker.shutdown(self.policy.kill_grace).await;
-            return Err(e.into());
+            error!("SnapStart: waiting for the restore failed: {e}");
+            let kind = error_type(Phase::BeforeSnapshot);
+            let message = format!("GET /runtime/restore/next failed: {e}");
+            let post = ErrorPost {
+                body: crate::lambda::wording::error_body(
+                    self.workers.language(),
+                    kind,
+                    &message,
+                    "",
+                ),
+                error_type: Some(kind.into()),
+                xray_cause: None,
+            };
+            self.platform.post_init_error(post).await?;
+            return Err(RunError::Hooks {
+                phase: Phase::BeforeSnapshot,
+                error_type: kind.into(),
+            });
         }
         let worker = self.phase(worker, Phase::AfterRestore).await?;
         info!("SnapStart: restored; after-restore hooks done");
