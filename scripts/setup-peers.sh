@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests compare ferric against, into .cache/ (idempotent, fresh-machine safe):
 #   .cache/py-venv   a venv with awslambdaric (the Python peer; also the test interpreter) and hadolint
-#   .cache/node-ric  aws-lambda-ric v3 (the Node peer)
+#   .cache/node-ric  aws-lambda-ric 3.3.0 (the Node peer for the v3 behaviour, Node <= 23)
+#   .cache/node-ric4 aws-lambda-ric 4.0.2 (the Node peer for the v4 behaviour, Node >= 24)
 # Registries only: PyPI, npm, Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,12 +29,22 @@ if ! command -v ruby >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby >/dev/null
 fi
 
-# aws-lambda-ric v3 (the Node peer for Node <= 22): its native client compiles libcurl and
-# aws-lambda-cpp on install, which needs Debian's cmake and autotools, and node-gyp must use the
-# local Node headers (npm_config_nodedir=/usr).
-AWS_LAMBDA_RIC_VERSION=3.3.0
-if [ ! -f .cache/node-ric/node_modules/aws-lambda-ric/package.json ]; then
-  missing=""
+# aws-lambda-ric (the Node peers): its native client compiles libcurl and aws-lambda-cpp on
+# install, which needs Debian's cmake and autotools, and node-gyp must use the local Node headers
+# (npm_config_nodedir=/usr). npm 11 runs a dependency's install scripts only when the project's
+# package.json allows them ("allowScripts"), so each peer directory gets one that allows
+# aws-lambda-ric's (older npm ignores the field and runs them anyway). 4.0.2 declares
+# engines.node >= 22 (npm warns on Node 20) but runs on Node 20; it starts only with
+# LAMBDA_TASK_ROOT, _HANDLER and the AWS_LAMBDA_FUNCTION_* / log-group variables set.
+install_aws_lambda_ric() { # DIR VERSION
+  local dir="$1" version="$2"
+  if [ -f "$dir/node_modules/aws-lambda-ric/package.json" ] &&
+    grep -q "\"version\": \"$version\"" "$dir/node_modules/aws-lambda-ric/package.json" &&
+    { [ -f "$dir/node_modules/aws-lambda-ric/dist/rapid-client.node" ] ||
+      [ -f "$dir/node_modules/aws-lambda-ric/rapid-client.node" ]; }; then
+    return 0
+  fi
+  local missing=""
   for tool in cmake autoconf automake libtoolize g++ make; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
   done
@@ -42,7 +53,13 @@ if [ ! -f .cache/node-ric/node_modules/aws-lambda-ric/package.json ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake autoconf automake libtool g++ make >/dev/null
   fi
-  echo "setup-peers: installing aws-lambda-ric@$AWS_LAMBDA_RIC_VERSION into .cache/node-ric (native build, ~1-2 min)"
-  mkdir -p .cache/node-ric
-  (cd .cache/node-ric && npm_config_nodedir=/usr npm install --no-audit --no-fund --silent "aws-lambda-ric@$AWS_LAMBDA_RIC_VERSION")
-fi
+  echo "setup-peers: installing aws-lambda-ric@$version into $dir (native build, ~1-3 min)"
+  mkdir -p "$dir"
+  if [ ! -f "$dir/package.json" ]; then
+    printf '{"name":"ferric-peer-%s","private":true,"allowScripts":{"aws-lambda-ric":true}}\n' \
+      "$(basename "$dir")" >"$dir/package.json"
+  fi
+  (cd "$dir" && npm_config_nodedir=/usr npm install --no-audit --no-fund --silent "aws-lambda-ric@$version")
+}
+install_aws_lambda_ric .cache/node-ric 3.3.0
+install_aws_lambda_ric .cache/node-ric4 4.0.2

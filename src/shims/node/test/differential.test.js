@@ -1,9 +1,10 @@
 'use strict';
 // Differential check against the real aws-lambda-ric v3 (npm aws-lambda-ric@3). For each
-// fixture, aws-lambda-ric runs against a mock Runtime API and the shim runs under the test
-// harness; the /runtime/init/error and /invocation/{id}/{response,error} bodies, the error
+// fixture, aws-lambda-ric runs against the shared fake Runtime API (the ferric-fake-api binary,
+// fakeapi.js; built with `cargo build -p ferric-fake-api` if missing) and the shim runs under the
+// test harness; the /runtime/init/error and /invocation/{id}/{response,error} bodies, the error
 // type header, the X-Ray cause, the exit code and the log lines must match once the parts that
-// cannot match are normalised:
+// cannot match are normalised (normalize.js):
 //   * stack frames inside the runtime itself (aws-lambda-ric's dist/index.mjs vs the shim's
 //     modules, /ferric/node/worker/*.js, and its [eval] boot program): traces are cut at the
 //     first runtime frame;
@@ -12,19 +13,17 @@
 //   * timestamps and remaining time.
 // Known, intended differences are asserted explicitly (see KNOWN below and the README).
 //
-// Install (once):  mkdir -p .cache/node-ric && cd .cache/node-ric &&
-//                  npm_config_nodedir=/usr npm install aws-lambda-ric@3
-// or point FERRIC_NODE_RIC_DIR at an installed aws-lambda-ric package directory.
+// Install (once): scripts/setup-peers.sh (.cache/node-ric), or point FERRIC_NODE_RIC_DIR at an
+// installed aws-lambda-ric package directory.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const os = require('os');
-const net = require('net');
-const http = require('http');
 const path = require('path');
-const { spawn } = require('child_process');
-const { ShimWorker, FIXTURES, SHIM_MODULE_PREFIX, baseEnv, delay } = require('./harness');
+const { ShimWorker, FIXTURES, baseEnv, delay } = require('./harness');
+const { FakeApi, runRuntime } = require('./fakeapi');
+const { normalizer } = require('./normalize');
 
 // The real path: Node reports aws-lambda-ric's frames and require parent by it, and .cache may
 // be a symbolic link (it is in a git worktree sharing the main checkout's peers).
@@ -65,119 +64,55 @@ if (SKIP) {
   return;
 }
 
-// ---- running aws-lambda-ric against a mock Runtime API ------------------------------------
+// ---- running aws-lambda-ric against the fake Runtime API ----------------------------------
 
-function fifoLog(dir) {
-  const p = path.join(dir, 'log');
-  require('child_process').spawnSync('mkfifo', [p]);
-  const rfd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  const wfd = fs.openSync(p, fs.constants.O_WRONLY);
-  return { sock: new net.Socket({ fd: rfd, readable: true, writable: false }), wfd };
+const DEFAULT_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:test-fn';
+
+/** The POST /_fake/invoke request for one event of a case (ids req-1, req-2, ...). */
+function invokeSpec(id, e) {
+  const o = e.opts || {};
+  const payload = eventPayload(e.event);
+  const spec = { request_id: id };
+  if (Buffer.isBuffer(payload)) spec.body_base64 = payload.toString('base64');
+  else spec.body = payload;
+  for (const k of ['trace_id', 'client_context', 'cognito_identity', 'tenant_id', 'deadline_ms']) {
+    if (o[k]) spec[k] = o[k];
+  }
+  if (o.arn) spec.headers = { 'lambda-runtime-invoked-function-arn': o.arn };
+  return spec;
 }
 
 async function runRic({ handler, cwd, env, events }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferric-ric-'));
-  const queue = events.map((e, i) => ({ id: `req-${i + 1}`, ...e }));
-  const answers = []; // { id, kind, body, headers }
-  const rejected = [];
-  const answered = new Set();
-  let initError = null;
-  let pendingNext = null;
-  let wake = () => {};
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      if (req.method === 'GET' && req.url === '/2018-06-01/runtime/invocation/next') {
-        const ev = queue.shift();
-        if (!ev) {
-          pendingNext = res;
-          wake();
-          return;
-        }
-        const o = ev.opts || {};
-        const headers = {
-          'Lambda-Runtime-Aws-Request-Id': ev.id,
-          'Lambda-Runtime-Deadline-Ms': String(o.deadline_ms || Date.now() + 30000),
-          'Lambda-Runtime-Invoked-Function-Arn': o.arn || 'arn:aws:lambda:us-east-1:123456789012:function:test-fn',
-          'Content-Type': 'application/json',
-        };
-        if (o.trace_id) headers['Lambda-Runtime-Trace-Id'] = o.trace_id;
-        if (o.client_context) headers['Lambda-Runtime-Client-Context'] = o.client_context;
-        if (o.cognito_identity) headers['Lambda-Runtime-Cognito-Identity'] = o.cognito_identity;
-        if (o.tenant_id) headers['Lambda-Runtime-Aws-Tenant-Id'] = o.tenant_id;
-        res.writeHead(200, headers);
-        res.end(eventPayload(ev.event));
-        return;
-      }
-      const m = /^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/.exec(req.url);
-      if (req.method === 'POST' && m) {
-        const id = decodeURIComponent(m[1]);
-        const entry = { id, kind: m[2], body, headers: req.headers };
-        if (answered.has(id)) {
-          // RAPID refuses a second answer for the same invocation
-          rejected.push(entry);
-          res.writeHead(403, { 'Content-Type': 'application/json' });
-          res.end('{"errorType":"InvalidStateTransition","errorMessage":"already answered"}');
-        } else {
-          answered.add(id);
-          answers.push(entry);
-          res.writeHead(202);
-          res.end('{"status":"OK"}');
-        }
-        wake();
-        return;
-      }
-      if (req.method === 'POST' && req.url === '/2018-06-01/runtime/init/error') {
-        initError = { body, headers: req.headers };
-        res.writeHead(202);
-        res.end('{"status":"OK"}');
-        wake();
-        return;
-      }
-      res.writeHead(404);
-      res.end();
+  const fake = await FakeApi.start(['--arn', DEFAULT_ARN]);
+  try {
+    const r = await runRuntime({
+      fake,
+      command: process.execPath,
+      args: [RIC_BIN, handler],
+      cwd,
+      env: baseEnv({
+        ...env,
+        LAMBDA_TASK_ROOT: cwd,
+        // aws-lambda-ric's native /next (libcurl) crashed in the build sandbox; the alternative
+        // client does /next with node:http. Responses and errors still go through the native
+        // client, so the posted bytes are aws-lambda-ric's own.
+        AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1: 'true',
+      }),
+      invokes: events.map((e, i) => invokeSpec(`req-${i + 1}`, e)),
     });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const log = fifoLog(dir);
-  let logText = '';
-  log.sock.on('data', (d) => (logText += d.toString('utf8')));
-  const logClosed = new Promise((resolve) => log.sock.on('close', resolve));
-  const child = spawn(process.execPath, [RIC_BIN, handler], {
-    cwd,
-    env: baseEnv({
-      ...env,
-      LAMBDA_TASK_ROOT: cwd,
-      AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${server.address().port}`,
-      // aws-lambda-ric's native /next (libcurl) crashes in this sandbox; the alternative
-      // client does /next with node:http. Responses and errors still go through the native
-      // client, so the posted bytes are aws-lambda-ric's own.
-      AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1: 'true',
-    }),
-    stdio: ['ignore', log.wfd, log.wfd],
-  });
-  fs.closeSync(log.wfd);
-  let exit = null;
-  child.on('exit', (code, signal) => {
-    exit = { code, signal };
-    wake();
-  });
-  const deadline = Date.now() + 20000;
-  while (!exit && !(pendingNext && answers.length === events.length) && Date.now() < deadline) {
-    await new Promise((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, 200);
-    });
+    const posts = r.requests.filter((q) => q.kind === 'response' || q.kind === 'error');
+    const entry = (q) => ({ id: q.request_id, kind: q.kind, body: q.body.toString('utf8'), headers: q.headers });
+    return {
+      initError: r.initError && { body: r.initError.body.toString('utf8'), headers: r.initError.headers },
+      answers: posts.filter((q) => q.status === 202).map(entry),
+      // RAPID (the fake) refuses a second answer for the same invocation
+      rejected: posts.filter((q) => q.status !== 202).map(entry),
+      logText: r.logText,
+      exit: r.exit,
+    };
+  } finally {
+    await fake.close();
   }
-  await delay(150); // late output (e.g. an error right after the answer)
-  if (!exit) child.kill('SIGKILL');
-  await Promise.race([logClosed, delay(3000)]);
-  if (pendingNext) pendingNext.destroy();
-  server.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-  return { initError, answers, rejected, logText, exit: exit && exit.signal === null ? exit.code : null };
 }
 
 function eventPayload(event) {
@@ -223,98 +158,10 @@ async function runShim({ handler, cwd, env, events }, expectExit) {
 
 // ---- normalisation --------------------------------------------------------------------------
 
-const RUNTIME_FRAME = (line) =>
-  line.includes(RIC_DIR) || line.includes(SHIM_MODULE_PREFIX) || line.includes('[eval]');
-
-function cutTrace(lines) {
-  const i = lines.findIndex((l) => /^\s+at /.test(l) && RUNTIME_FRAME(l));
-  return i < 0 ? lines : lines.slice(0, i);
-}
-
-// Cut runtime frames first (they contain aws-lambda-ric's path), then map the require parent.
-function fixString(s) {
-  let out = s;
-  if (/\r {4}at /.test(out)) out = cutTrace(out.split('\r')).join('\r');
-  if (/\n {4}at /.test(out)) out = cutTrace(out.split('\n')).join('\n');
-  return out.split(RIC_REQUIRE_PARENT).join(SHIM_REQUIRE_PARENT);
-}
-
-function normalizeValue(v, key) {
-  if (typeof v === 'string') return fixString(v);
-  if (Array.isArray(v)) {
-    let arr = v;
-    if (['trace', 'stack', 'stackTrace'].includes(key) && arr.every((x) => typeof x === 'string')) arr = cutTrace(arr);
-    return arr.map((x) => normalizeValue(x));
-  }
-  if (v && typeof v === 'object') {
-    const o = {};
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'timestamp') o[k] = '<T>';
-      else o[k] = normalizeValue(x, k);
-    }
-    return o;
-  }
-  return v;
-}
-
-function normalizeBody(body) {
-  let j;
-  try {
-    j = JSON.parse(body);
-  } catch (_) {
-    return body;
-  }
-  // the serialised form must be JSON.stringify output in both, so compare keys in order too
-  return JSON.stringify(normalizeValue(j));
-}
-
-// The X-Ray stack has one entry per line of error.stack after the first, so it is cut where the
-// error body's trace is cut.
-function normalizeXray(s, body) {
-  if (!s) return s;
-  const j = JSON.parse(s);
-  let trace = [];
-  try {
-    trace = JSON.parse(body).trace || [];
-  } catch (_) {
-    /* no trace */
-  }
-  const keep = cutTrace(trace).length - 1;
-  for (const ex of j.exceptions) {
-    if (ex.stack && keep >= 0) ex.stack = ex.stack.slice(0, keep);
-  }
-  j.paths = Array.from(new Set(j.exceptions.flatMap((ex) => (ex.stack || []).map((f) => f.path))));
-  return JSON.stringify(normalizeValue(j));
-}
-
-function normalizeLog(text) {
-  return text
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((line) => {
-      if (line.startsWith('{')) {
-        try {
-          return JSON.stringify(normalizeValue(JSON.parse(line)));
-        } catch (_) {
-          return fixString(line);
-        }
-      }
-      const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)(\t[^\t]*\t[A-Z]+\t)(.*)$/s.exec(line);
-      if (!m) return fixString(line);
-      let msg = m[3];
-      const j = /^([^\t{]*\t)(\{.*\})$/s.exec(msg);
-      if (j) {
-        try {
-          msg = j[1] + JSON.stringify(normalizeValue(JSON.parse(j[2])));
-        } catch (_) {
-          msg = fixString(msg);
-        }
-      } else {
-        msg = fixString(msg);
-      }
-      return `<T>${m[2]}${msg}`;
-    });
-}
+const { normalizeBody, normalizeXray, normalizeLog } = normalizer({
+  runtimeDirs: [RIC_DIR],
+  requireParents: [[RIC_REQUIRE_PARENT, SHIM_REQUIRE_PARENT]],
+});
 
 const CALLBACK_WARNING_RE = /\tWARN\tAWS Lambda plans to remove support for callback-based function handlers/;
 
@@ -511,7 +358,7 @@ const INVOKE_CASES = [
   { handler: 'only.handler', cwd: path.join(FIXTURES, 'esm-only') },
   { handler: 'initlog.handler', cwd: INIT },
   { handler: 'initlog.callbackStyle', cwd: INIT },
-  { handler: 'streaming.handler', cwd: INIT, skipReason: 'streaming is not supported by the shim (documented)' },
+  { handler: 'streaming.handler', cwd: INIT, skipReason: 'streamed responses are compared in streaming-differential.test.js (through ferric)' },
 ];
 
 test(`differential (aws-lambda-ric ${RIC_VERSION}): invocations`, async (t) => {

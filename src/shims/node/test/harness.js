@@ -21,6 +21,7 @@ const SHIM_MODULE_PREFIX = '/ferric/node/worker/';
 const BUNDLE_FD = 4;
 const FIXTURES = path.join(__dirname, 'fixtures');
 const MAX_HEADER = 64 * 1024;
+const FRAME_TYPES = ['ready', 'init_error', 'result', 'error', 'stream_start', 'stream_chunk', 'stream_end', 'stream_error'];
 const DEFAULT_TIMEOUT = 15000;
 
 // ---- the bundle (src/shims/README.md, "Bundle format") --------------------------------------
@@ -154,6 +155,7 @@ class ShimWorker {
    *   argv      full argv override (after the node executable)
    *   shimDir   another shim directory (boot.js + worker/) for this worker
    *   bundle    a Buffer to pass as the bundle instead, or false for no bundle descriptor
+   *   extraFds  more descriptors for the worker: fd 5, 6, ... in order (e.g. a telemetry pipe)
    */
   constructor(options) {
     this.options = options;
@@ -201,7 +203,7 @@ class ShimWorker {
     const logEnded = new Promise((resolve) => this.logSocket.on('close', resolve));
 
     const channel = o.channel || 'socketpair';
-    const stdio = ['pipe', log.writeFd, log.writeFd, 'pipe', bundle ? bundle.fd : 'ignore'];
+    const stdio = ['pipe', log.writeFd, log.writeFd, 'pipe', bundle ? bundle.fd : 'ignore', ...(o.extraFds || [])];
     const toClose = [log.writeFd];
     let frameSource;
     let server;
@@ -271,7 +273,7 @@ class ShimWorker {
             this._violation(`header without type: ${line.slice(0, 200)}`);
             continue;
           }
-          if (!['ready', 'init_error', 'result', 'error'].includes(h.type)) {
+          if (!FRAME_TYPES.includes(h.type)) {
             this._violation(`unknown frame type ${h.type}`);
           }
           if (h.len === undefined) {

@@ -1,7 +1,7 @@
 'use strict';
 // globalThis.awslambda as aws-lambda-ric installs it before user code: streamifyResponse and
-// HttpResponseStream (v4 adds InvokeStore, see v4.js). Response streaming itself is not
-// supported yet: handlers marked by streamifyResponse load, and their invocations fail.
+// HttpResponseStream (v4 adds InvokeStore, see v4.js); the same in both generations. The
+// streamed responses themselves: streaming.js.
 
 const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
@@ -35,6 +35,7 @@ function globalDisabled() {
 
 module.exports = {
   HANDLER_STREAMING,
+  HANDLER_HIGHWATERMARK,
   STREAM_RESPONSE,
   HttpResponseStream,
   streamifyResponse,

@@ -9,6 +9,7 @@ class HandlerNotFound extends Error {}
 class MalformedHandlerName extends Error {}
 class UserCodeSyntaxError extends Error {}
 class MalformedStreamingHandler extends Error {}
+class InvalidStreamingOperation extends Error {}
 class NodeJsExit extends Error {
   constructor() {
     super(
@@ -23,7 +24,8 @@ class UnhandledPromiseRejection extends Error {
     this.promise = promise;
   }
 }
-// ferric-specific: response streaming handlers are recognised but not supported yet.
+// ferric-specific: a ferric without streamed responses (FERRIC_PROTOCOL_FEATURES lacks
+// "streaming") cannot run response streaming handlers.
 class StreamingNotSupported extends Error {}
 // v4-only
 class CallbackHandlerDeprecated extends Error {}
@@ -36,6 +38,7 @@ const classes = {
   MalformedHandlerName,
   UserCodeSyntaxError,
   MalformedStreamingHandler,
+  InvalidStreamingOperation,
   NodeJsExit,
   UnhandledPromiseRejection,
   StreamingNotSupported,
@@ -45,8 +48,47 @@ const classes = {
 };
 for (const E of Object.values(classes)) E.prototype.name = `Runtime.${E.name}`;
 
+// v4's error classes (dist/utils/errors.js) differ in what logs show: the class names (the
+// "errorType" of JSON log lines is the constructor's name) and `name`, an own enumerable property
+// set by each constructor (TEXT "Init Error"/"Invoke Error" lines list it after "code").
+function v4Class(className, name, init) {
+  const made = {
+    [className]: class extends Error {
+      constructor(arg) {
+        super(init ? init(arg) : arg);
+        this.name = name;
+      }
+    },
+  };
+  return made[className];
+}
+const v4 = {
+  NativeClientLoading: v4Class('NativeClientLoadingError', 'Runtime.NativeClientLoading'),
+  HandlerNotFound: v4Class('HandlerNotFoundError', 'Runtime.HandlerNotFound'),
+  MalformedHandlerName: v4Class('MalformedHandlerNameError', 'Runtime.MalformedHandlerName'),
+  ImportModuleError: v4Class('ImportModuleError', 'Runtime.ImportModuleError', String),
+  UserCodeSyntaxError: (() => {
+    const C = v4Class('UserCodeSyntaxError', 'Runtime.UserCodeSyntaxError', String);
+    return class UserCodeSyntaxError extends C {
+      constructor(originalError) {
+        super(originalError);
+        this.stack = originalError.stack;
+      }
+    };
+  })(),
+  InvalidStreamingOperation: v4Class('InvalidStreamingOperation', 'Runtime.InvalidStreamingOperation'),
+  MalformedStreamingHandler: v4Class('MalformedStreamingHandler', 'Runtime.MalformedStreamingHandler'),
+  JSONStringifyError: v4Class('JSONStringifyError', 'Runtime.JSONStringifyError', (m) =>
+    m === undefined ? 'Unable to stringify response body' : m,
+  ),
+  PlatformError: v4Class('PlatformError', 'Runtime.PlatformError'),
+  CallbackHandlerDeprecated: v4Class('CallbackHandlerDeprecatedError', 'Runtime.CallbackHandlerDeprecated'),
+  // ferric-specific, in the v4 style
+  StreamingNotSupported: v4Class('StreamingNotSupported', 'Runtime.StreamingNotSupported'),
+};
+
 const STREAMING_NOT_SUPPORTED =
-  'Response streaming (awslambda.streamifyResponse) is not supported by ferric yet; return the response from a buffered handler instead.';
+  'Response streaming (awslambda.streamifyResponse) is not supported by ferric without the "streaming" protocol feature (FERRIC_PROTOCOL_FEATURES); return the response from a buffered handler instead.';
 
 // The body when reading the error's name, message or stack throws.
 const HANDLED_MESSAGE =
@@ -121,6 +163,7 @@ function xrayCause(err, parseStackLine) {
 
 module.exports = {
   ...classes,
+  v4,
   STREAMING_NOT_SUPPORTED,
   HANDLED_MESSAGE,
   escapeDel,

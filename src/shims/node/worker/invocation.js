@@ -14,8 +14,14 @@ class Invocation {
     this.tenantId = header.tenant_id ?? undefined;
     this.body = payload ? payload.toString('utf8') : '';
     this.answered = false;
-    // v3: the completion to run when the event loop drains (see v3.js)
+    // v3: the completion to run when the event loop drains (see v3.js); streamed responses (both
+    // generations): what to do when the loop drains with the stream still open
     this.beforeExit = null;
+    // a streamed response: stream_start sent and no stream_end / stream_error yet
+    this.streamOpen = false;
+    // a streamed response is answered before its runtime is done with it: the next invocation
+    // waits until the runtime calls loop.scheduleIteration()
+    this.holdNext = false;
   }
 }
 

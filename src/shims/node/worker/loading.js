@@ -6,7 +6,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { HandlerNotFound, MalformedHandlerName, MalformedStreamingHandler } = require('./errors');
+const sharedErrors = require('./errors');
 const { HANDLER_STREAMING, STREAM_RESPONSE } = require('./awslambda');
 
 const FUNCTION_EXPR = /^([^.]*)\.(.*)$/;
@@ -21,7 +21,7 @@ function _moduleRootAndHandler(fullHandlerString) {
   return [moduleRoot, handlerString];
 }
 
-function _splitHandlerString(handler) {
+function _splitHandlerString(handler, MalformedHandlerName) {
   const match = handler.match(FUNCTION_EXPR);
   if (!match || match.length != 3) throw new MalformedHandlerName('Bad handler');
   return [match[1], match[2]];
@@ -62,8 +62,13 @@ function _hasPackageJsonTypeModule(file) {
  *   findStep(value, key)   one step along the handler's property path
  *   isStreamingTag(tag)    whether the streaming symbol's value marks a streaming handler
  *   beforeLoad()     run just before the module is loaded (optional)
+ *   errors           {HandlerNotFound, MalformedHandlerName, MalformedStreamingHandler} (default:
+ *                    errors.js's, v3's; v4.js passes its own)
  */
 function createLoader(options) {
+  const { HandlerNotFound, MalformedHandlerName, MalformedStreamingHandler } =
+    options.errors || sharedErrors;
+
   function _tryRequireFile(file, extension) {
     const p = file + (extension || '');
     return fs.existsSync(p) ? userRequire(p) : undefined;
@@ -112,7 +117,7 @@ function createLoader(options) {
       );
     }
     const [moduleRoot, moduleAndHandler] = _moduleRootAndHandler(fullHandlerString);
-    const [module, handlerPath] = _splitHandlerString(moduleAndHandler);
+    const [module, handlerPath] = _splitHandlerString(moduleAndHandler, MalformedHandlerName);
     const userApp = await _loadUserApp(appRoot, moduleRoot, module);
     const handlerFunc = _resolveHandler(userApp, handlerPath);
     if (!handlerFunc) {

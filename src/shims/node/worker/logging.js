@@ -1,21 +1,45 @@
 'use strict';
 // Console patching like aws-lambda-ric (v3 LogPatch.js, v4 dist/logging): console.* write one
-// line per call to process.stdout (fd 1, the log pipe; never the frame channel), TEXT
+// record per call, TEXT
 //   <ISO time>\t<requestId>\t<LEVEL>\t<util.format(...)>
-// or, with AWS_LAMBDA_LOG_FORMAT=JSON, {"timestamp","level","requestId",...}, every "\n" turned
-// into "\r". What differs between the generations is passed in by v3.js and v4.js.
+// or, with AWS_LAMBDA_LOG_FORMAT=JSON, {"timestamp","level","requestId",...}, to one target:
+//   stdout     process.stdout (fd 1, the log pipe; never the frame channel), every "\n" turned
+//              into "\r", then "\n"
+//   telemetry  the telemetry descriptor (_LAMBDA_TELEMETRY_LOG_FD): one frame per record,
+//              type u32 BE (0xA55A0003 TEXT / 0xA55A0002 JSON, | the level's mask), length u32 BE,
+//              timestamp i64 BE (microseconds), the message ("\n" kept; TEXT ends with one)
+//   socket     v4 with AWS_LAMBDA_MAX_CONCURRENCY: JSON lines ("\n" -> "\r") on a connection to
+//              _LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET (or on fd 1 without one)
+// What differs between the generations (and which target) is passed in by v3.js and v4.js.
+// process.stdout.write is never redirected: it stays on fd 1, as there.
 
 const util = require('util');
 const { formatForLog } = require('./errors');
+const { writeFully } = require('./protocol');
 
 const LEVELS = Object.freeze({
-  TRACE: { name: 'TRACE', priority: 1 },
-  DEBUG: { name: 'DEBUG', priority: 2 },
-  INFO: { name: 'INFO', priority: 3 },
-  WARN: { name: 'WARN', priority: 4 },
-  ERROR: { name: 'ERROR', priority: 5 },
-  FATAL: { name: 'FATAL', priority: 6 },
+  TRACE: { name: 'TRACE', priority: 1, tlvMask: 4 },
+  DEBUG: { name: 'DEBUG', priority: 2, tlvMask: 8 },
+  INFO: { name: 'INFO', priority: 3, tlvMask: 12 },
+  WARN: { name: 'WARN', priority: 4, tlvMask: 16 },
+  ERROR: { name: 'ERROR', priority: 5, tlvMask: 20 },
+  FATAL: { name: 'FATAL', priority: 6, tlvMask: 24 },
 });
+
+const FRAME_TYPE_TEXT = 0xa55a0003;
+const FRAME_TYPE_JSON = 0xa55a0002;
+const STDOUT = Object.freeze({ kind: 'stdout' });
+
+/** One telemetry frame: header and message, written with one write (aws-lambda-ric uses two). */
+function writeFrame(fd, type, level, date, message) {
+  const messageBytes = Buffer.from(message, 'utf8');
+  const frame = Buffer.allocUnsafe(16 + messageBytes.length);
+  frame.writeUInt32BE((type | level.tlvMask) >>> 0, 0);
+  frame.writeInt32BE(messageBytes.length, 4);
+  frame.writeBigInt64BE(BigInt(date.valueOf()) * 1000n, 8);
+  messageBytes.copy(frame, 16);
+  writeFully(fd, frame);
+}
 
 function jsonErrorReplacer(_k, value) {
   if (value instanceof Error) {
@@ -42,6 +66,12 @@ class Logger {
   constructor(options) {
     this.options = options;
     this.json = process.env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON';
+    this.target = STDOUT;
+  }
+
+  /** Where records go: {kind: 'stdout'}, {kind: 'telemetry', fd} or {kind: 'socket', fd}. */
+  setTarget(target) {
+    this.target = target;
   }
 
   formatJson(timestamp, level, requestId, tenantId, message, params) {
@@ -69,11 +99,23 @@ class Logger {
   }
 
   write(level, message, params) {
-    const time = new Date().toISOString();
+    const date = new Date();
+    const time = date.toISOString();
     const [requestId, tenantId] = this.options.ids();
+    const target = this.target;
+    if (target.kind === 'socket') {
+      const line = this.formatJson(time, level, requestId, tenantId, message, params);
+      writeFully(target.fd, Buffer.from(line.replace(/\n/g, '\r') + '\n', 'utf8'));
+      return;
+    }
     const line = this.json
       ? this.formatJson(time, level, requestId, tenantId, message, params)
       : `${time}\t${requestId}\t${level.name}\t${util.format(message, ...params)}`;
+    if (target.kind === 'telemetry') {
+      if (this.json) writeFrame(target.fd, FRAME_TYPE_JSON, level, date, line);
+      else writeFrame(target.fd, FRAME_TYPE_TEXT, level, date, line + '\n');
+      return;
+    }
     process.stdout.write(line.replace(/\n/g, '\r') + '\n');
   }
 
@@ -106,4 +148,4 @@ function configuredLevel() {
   return process.env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase();
 }
 
-module.exports = { Logger, LEVELS, configuredLevel };
+module.exports = { Logger, LEVELS, STDOUT, configuredLevel };

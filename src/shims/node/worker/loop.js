@@ -7,6 +7,9 @@
 // error after the answer) is dropped, because a frame for another id is a protocol violation.
 
 const { protocolError } = require('./protocol');
+
+// At most this much payload per stream_chunk frame (docs/PROTOCOL.md).
+const MAX_STREAM_CHUNK = 1024 * 1024;
 const { Invocation } = require('./invocation');
 const { xrayCause } = require('./errors');
 
@@ -18,6 +21,7 @@ class WorkerLoop {
    *   compat     'v3' | 'v4', for the ready frame
    *   startedAt  Date.now() when the worker started, for the ready frame's init_ms
    *   errorBody(error), parseStackLine(line), serializeResult(result): the generation's
+   *   streaming  whether ferric takes streamed responses (FERRIC_PROTOCOL_FEATURES has "streaming")
    */
   constructor(options) {
     this.channel = options.channel;
@@ -27,6 +31,7 @@ class WorkerLoop {
     this.errorBody = options.errorBody;
     this.parseStackLine = options.parseStackLine;
     this.serializeResult = options.serializeResult;
+    this.streaming = Boolean(options.streaming);
     this.runtime = null;
     this.current = null; // the last invocation started (answered or not)
     this.queue = [];
@@ -48,6 +53,13 @@ class WorkerLoop {
 
   postInvocationError(error, inv, callback) {
     const response = this.errorBody(error);
+    if (this.streamIsOpen(inv)) {
+      // v3's crash hooks during a stream: the error ends the stream (only stream frames may
+      // follow stream_start); aws-lambda-ric would post it to /error beside the open stream.
+      this.streamError(inv, String(response.errorType), Buffer.from(JSON.stringify(response)));
+      if (callback) callback();
+      return;
+    }
     if (!this.canAnswer(inv)) return;
     inv.answered = true;
     const header = { type: 'error', id: inv.id, error_type: String(response.errorType) };
@@ -55,6 +67,43 @@ class WorkerLoop {
     if (cause) header.xray_cause = cause;
     this.channel.writeText(header, JSON.stringify(response));
     if (callback) callback();
+  }
+
+  // ---- streamed responses (streaming.js turns the handler's HTTP request into these) --------
+
+  streamIsOpen(inv) {
+    return inv !== null && inv === this.current && inv.streamOpen === true;
+  }
+
+  /** stream_start: the invocation's answer begins. */
+  streamStart(inv, contentType) {
+    if (!this.canAnswer(inv)) return false;
+    inv.answered = true;
+    inv.streamOpen = true;
+    this.channel.write({ type: 'stream_start', id: inv.id, content_type: contentType });
+    return true;
+  }
+
+  /** stream_chunk frames of at most 1 MiB each. */
+  streamChunk(inv, bytes) {
+    if (!this.streamIsOpen(inv)) return;
+    for (let off = 0; off < bytes.length; off += MAX_STREAM_CHUNK) {
+      const piece = bytes.subarray(off, Math.min(off + MAX_STREAM_CHUNK, bytes.length));
+      this.channel.write({ type: 'stream_chunk', id: inv.id, len: piece.length }, piece);
+    }
+  }
+
+  streamEnd(inv) {
+    if (!this.streamIsOpen(inv)) return;
+    inv.streamOpen = false;
+    this.channel.write({ type: 'stream_end', id: inv.id });
+  }
+
+  /** stream_error: error_type and the error JSON become ferric's error trailers. */
+  streamError(inv, errorType, body) {
+    if (!this.streamIsOpen(inv)) return;
+    inv.streamOpen = false;
+    this.channel.write({ type: 'stream_error', id: inv.id, error_type: errorType, len: body.length }, body);
   }
 
   postInitError(error) {
@@ -78,16 +127,31 @@ class WorkerLoop {
     });
   }
 
-  /** The next invocation (if one is queued) starts on the next turn of the event loop. */
+  /**
+   * The next invocation (if one is queued) starts on the next turn of the event loop. A streamed
+   * invocation is answered before its runtime is done with it (holdNext): only this releases it.
+   */
   scheduleIteration() {
+    if (this.current) this.current.holdNext = false;
+    this.kick();
+  }
+
+  kick() {
+    // while a streamed invocation is held, stdin stays unref()ed: its runtime may be waiting for
+    // the event loop to drain (v3's callbackWaitsForEmptyEventLoop) before it takes the next one
+    if (this.current && this.current.holdNext) return;
     if (!this.shuttingDown) this.reader.ref();
     setImmediate(() => this.next());
   }
 
+  /** Keeps the process alive (stdin referenced) while an invocation waits for nothing. */
+  keepAlive() {
+    this.reader.ref();
+  }
+
   next() {
-    if (this.shuttingDown || (this.current && !this.current.answered) || this.queue.length === 0) {
-      return;
-    }
+    const busy = this.current && (!this.current.answered || this.current.holdNext);
+    if (this.shuttingDown || busy || this.queue.length === 0) return;
     const { header, payload } = this.queue.shift();
     const inv = new Invocation(header, payload);
     this.current = inv;
@@ -111,7 +175,7 @@ class WorkerLoop {
       protocolError('invoke received while another invocation is in progress');
     }
     this.queue.push({ header, payload });
-    this.scheduleIteration();
+    this.kick();
   }
 
   shutdown() {
@@ -130,7 +194,8 @@ class WorkerLoop {
     process.on('beforeExit', () => {
       if (this.shuttingDown) return process.exit(0);
       const inv = this.current;
-      if (inv && !inv.answered && inv.beforeExit) {
+      // a streamed invocation keeps its listener after stream_start (it is answered by then)
+      if (inv && inv.beforeExit && (!inv.answered || inv.holdNext)) {
         const listener = inv.beforeExit;
         listener();
       }

@@ -13,6 +13,13 @@
 const protocol = require('./protocol');
 const { WorkerLoop } = require('./loop');
 
+/** FERRIC_PROTOCOL_FEATURES (comma-separated): whether ferric takes streamed responses. Removed. */
+function takeFeatures(env) {
+  const raw = env.FERRIC_PROTOCOL_FEATURES;
+  delete env.FERRIC_PROTOCOL_FEATURES;
+  return new Set(String(raw || '').split(',').map((f) => f.trim()).filter(Boolean));
+}
+
 /** FERRIC_NODE_COMPAT=v3|v4 forces a generation (used by the tests); it is removed. */
 function chooseCompat(env) {
   const forced = env.FERRIC_NODE_COMPAT;
@@ -46,6 +53,7 @@ function cleanExecArgv() {
 function run(options) {
   const env = process.env;
   const compat = chooseCompat(env);
+  const features = takeFeatures(env);
   const generation = compat === 'v4' ? require('./v4') : require('./v3');
   cleanExecArgv();
   const loop = new WorkerLoop({
@@ -56,12 +64,12 @@ function run(options) {
     errorBody: generation.errorBody,
     parseStackLine: generation.parseStackLine,
     serializeResult: generation.serializeResult,
+    streaming: features.has('streaming'),
   });
   const main = async () => {
     const args = options.argv;
     const handlerString = args.length > 0 ? args[args.length - 1] : env._HANDLER;
     const appRoot = env.LAMBDA_TASK_ROOT || process.cwd();
-    delete env._LAMBDA_TELEMETRY_LOG_FD; // ferric owns the telemetry descriptor
     if (!handlerString) throw new Error('No handler specified');
     await generation.start({ loop, handlerString, appRoot, importUrl: options.importUrl });
   };

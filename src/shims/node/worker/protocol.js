@@ -60,7 +60,6 @@ class FrameWriter {
 
   constructor(fd) {
     this.fd = fd;
-    this.sleepCell = null;
   }
 
   /** header JSON + "\n" [+ payload + "\n"]; drops xray_cause if the header would be too long. */
@@ -86,30 +85,38 @@ class FrameWriter {
     this.write(header, payload);
   }
 
-  // Copes with partial writes and with a non-blocking descriptor (EAGAIN: sleep 1-10 ms).
   writeAll(buf) {
-    let off = 0;
-    let waitMs = 0;
-    while (off < buf.length) {
-      let n;
-      try {
-        n = fs.writeSync(this.fd, buf, off, buf.length - off);
-      } catch (e) {
-        if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR') {
-          waitMs = Math.min(waitMs + 1, 10);
-          this.sleep(waitMs);
-          continue;
-        }
-        throw e;
-      }
-      waitMs = 0;
-      off += n;
-    }
+    writeFully(this.fd, buf);
   }
+}
 
-  sleep(ms) {
-    if (!this.sleepCell) this.sleepCell = new Int32Array(new SharedArrayBuffer(4));
-    Atomics.wait(this.sleepCell, 0, 0, ms);
+let sleepCell = null;
+function sleep(ms) {
+  if (!sleepCell) sleepCell = new Int32Array(new SharedArrayBuffer(4));
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+/**
+ * Writes all of `buf` to `fd` synchronously, coping with partial writes and with a non-blocking
+ * descriptor (EAGAIN: sleep 1-10 ms). Also used for the telemetry descriptor (logging.js).
+ */
+function writeFully(fd, buf) {
+  let off = 0;
+  let waitMs = 0;
+  while (off < buf.length) {
+    let n;
+    try {
+      n = fs.writeSync(fd, buf, off, buf.length - off);
+    } catch (e) {
+      if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR') {
+        waitMs = Math.min(waitMs + 1, 10);
+        sleep(waitMs);
+        continue;
+      }
+      throw e;
+    }
+    waitMs = 0;
+    off += n;
   }
 }
 
@@ -220,4 +227,12 @@ class FrameReader {
   }
 }
 
-module.exports = { FrameWriter, FrameReader, fatal, protocolError, MAX_HEADER_IN, MAX_HEADER_OUT };
+module.exports = {
+  FrameWriter,
+  FrameReader,
+  fatal,
+  protocolError,
+  writeFully,
+  MAX_HEADER_IN,
+  MAX_HEADER_OUT,
+};

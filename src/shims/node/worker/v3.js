@@ -9,11 +9,12 @@ const path = require('path');
 const util = require('util');
 const errors = require('./errors');
 const { escapeDel, looksLikeError, HANDLED_MESSAGE } = errors;
-const { Logger, LEVELS, configuredLevel } = require('./logging');
+const { Logger, LEVELS, STDOUT, configuredLevel } = require('./logging');
 const { createLoader } = require('./loading');
 const awslambda = require('./awslambda');
 const { forwardXRay } = require('./invocation');
 const { fatal } = require('./protocol');
+const streaming = require('./streaming');
 
 const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
 const TENANT_ID = Symbol.for('aws.lambda.runtime.tenantId');
@@ -217,6 +218,105 @@ function _isPromise(obj) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Streamed responses (ResponseStream.js, StreamingContext.js; the request itself: streaming.js)
+
+// What v3's ResponseStream.js does differently from v4's.
+const RESPONSE_STREAM = {
+  headers: () => ({
+    [streaming.HEADER_RESPONSE_MODE]: streaming.VALUE_STREAMING,
+    Trailer: [streaming.TRAILER_NAME_ERROR_TYPE, streaming.TRAILER_NAME_ERROR_BODY],
+    'Content-Type': streaming.DEFAULT_CONTENT_TYPE,
+  }),
+  // other values (also typed arrays other than Uint8Array itself) are JSON.stringify'd
+  isRaw: (chunk) =>
+    typeof chunk === 'string' || Buffer.isBuffer(chunk) || chunk?.constructor === Uint8Array,
+  shape: {
+    methods: [
+      'cork', 'destroy', 'end', 'uncork', 'write',
+      'addListener', 'emit', 'eventNames', 'getMaxListeners', 'listenerCount', 'listeners', 'off',
+      'on', 'once', 'prependListener', 'prependOnceListener', 'rawListeners', 'removeAllListeners',
+      'removeListener', 'setMaxListeners',
+      'setContentType',
+    ],
+    readWrite: ['destroyed', 'writable', '_onBeforeFirstWrite'],
+    readOnly: [
+      'writableFinished', 'writableObjectMode', 'writableBuffer', 'writableEnded',
+      'writableNeedDrain', 'writableHighWaterMark', 'writableCorked', 'writableLength',
+    ],
+  },
+  patchEnd: true,
+  errorBody,
+  asyncFail: false,
+  InvalidStreamingOperation: errors.InvalidStreamingOperation,
+};
+
+// StreamingContext.build: the context's callbackWaitsForEmptyEventLoop decides whether the next
+// invocation waits for the event loop to drain after the stream has ended (default: it waits).
+function buildStreamingContext(runtime, inv, scheduleNext, options) {
+  let waitForEmptyEventLoop = true;
+  const scheduleNextNow = () => {
+    if (!waitForEmptyEventLoop) {
+      scheduleNext();
+    } else {
+      inv.beforeExit = () => {
+        setImmediate(() => {
+          scheduleNext();
+        });
+      };
+    }
+  };
+  let isStreamCreated = false;
+  const streamingContext = {
+    get callbackWaitsForEmptyEventLoop() {
+      return waitForEmptyEventLoop;
+    },
+    set callbackWaitsForEmptyEventLoop(value) {
+      waitForEmptyEventLoop = value;
+    },
+    createStream: (callback) => {
+      if (isStreamCreated) {
+        throw new errors.InvalidStreamingOperation(
+          'Cannot create stream for the same StreamingContext more than once.',
+        );
+      }
+      const stream = streaming.createResponseStream(
+        runtime.loop,
+        inv,
+        RESPONSE_STREAM,
+        options?.highWaterMark,
+      );
+      const responseStream = stream.request;
+      const rapidResponse = stream.responseDone.then((_) => {
+        if (callback) callback();
+      });
+      isStreamCreated = true;
+      return {
+        fail: (err, callback2) => {
+          runtime.logger.error('Invoke Error', err);
+          streaming.tryCallFail(responseStream, err, callback2);
+        },
+        responseStream,
+        rapidResponse,
+        answerEarly: stream.answerEarly,
+        scheduleNext: () => {
+          inv.beforeExit = null; // BeforeExitListener.reset()
+          scheduleNextNow();
+        },
+      };
+    },
+  };
+  return streamingContext;
+}
+
+/** UserFunction._highWaterMark */
+function highWaterMarkOf(handler) {
+  const value = handler[awslambda.HANDLER_HIGHWATERMARK];
+  if (typeof value === 'undefined' || value === null || value === false) return undefined;
+  const hwm = parseInt(value);
+  return isNaN(hwm) ? undefined : hwm;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The runtime (Runtime.js, index.mjs)
 
 class Runtime {
@@ -251,6 +351,7 @@ class Runtime {
   }
 
   handleOnce(inv) {
+    if (this.handlerMetadata.streaming && this.loop.streaming) return this.handleOnceStreaming(inv);
     return this.handleOnceNonStreaming(inv);
   }
 
@@ -286,6 +387,53 @@ class Runtime {
     }
   }
 
+  async handleOnceStreaming(inv) {
+    globalThis[REQUEST_ID] = inv.id;
+    globalThis[TENANT_ID] = inv.tenantId;
+    inv.holdNext = true;
+    const streamingContext = buildStreamingContext(
+      this,
+      inv,
+      () => this.loop.scheduleIteration(),
+      this.handlerMetadata?.highWaterMark
+        ? { highWaterMark: this.handlerMetadata.highWaterMark }
+        : undefined,
+    );
+    const {
+      responseStream,
+      rapidResponse,
+      scheduleNext,
+      fail: ctxFail,
+      answerEarly,
+    } = streamingContext.createStream();
+    delete streamingContext.createStream;
+    try {
+      this._setErrorCallbacks(inv);
+      this._setStreamingExitListener(inv, answerEarly);
+      const ctx = attachEnvironmentData(inv, streamingContext);
+      const event = JSON.parse(inv.body);
+      const handlerResult = this.handler(event, responseStream, ctx);
+      if (!_isPromise(handlerResult)) {
+        ctxFail('Streaming does not support non-async handlers.', scheduleNext);
+        return;
+      }
+      const result = await handlerResult;
+      if (typeof result !== 'undefined') {
+        console.warn('Streaming handlers ignore return values.');
+      }
+      if (rapidResponse) {
+        await rapidResponse;
+      }
+      if (!responseStream.writableFinished) {
+        ctxFail('Response stream is not finished.', scheduleNext);
+        return;
+      }
+      scheduleNext();
+    } catch (err) {
+      ctxFail(err, scheduleNext);
+    }
+  }
+
   _setErrorCallbacks(inv) {
     this.errorCallbacks.uncaughtException = (error) => {
       this.loop.postInvocationError(error, inv);
@@ -294,6 +442,17 @@ class Runtime {
     this.errorCallbacks.unhandledRejection = (error) => {
       this.loop.postInvocationError(error, inv);
       process.exit(128);
+    };
+  }
+
+  // aws-lambda-ric's listener takes the next invocation when the loop drains during a stream
+  // (its open request never lets that happen). Here the loop drains when nothing can end the
+  // stream any more: RAPID "answers" first (streaming.js), so an awaited rapidResponse goes on to
+  // "Response stream is not finished."; after that, the listener's own behaviour.
+  _setStreamingExitListener(inv, answerEarly) {
+    inv.beforeExit = () => {
+      if (answerEarly()) return;
+      this.loop.scheduleIteration();
     };
   }
 
@@ -311,6 +470,19 @@ class Runtime {
       }
     };
   }
+}
+
+/**
+ * LogPatch._patchConsole: records go to the telemetry descriptor when _LAMBDA_TELEMETRY_LOG_FD is
+ * set at all (parseInt of it, unchecked, as there), which is then removed; else to stdout.
+ */
+function logTarget(env) {
+  if (env._LAMBDA_TELEMETRY_LOG_FD != null && env._LAMBDA_TELEMETRY_LOG_FD != undefined) {
+    const fd = parseInt(env._LAMBDA_TELEMETRY_LOG_FD);
+    delete env._LAMBDA_TELEMETRY_LOG_FD;
+    return { kind: 'telemetry', fd };
+  }
+  return STDOUT;
 }
 
 /**
@@ -336,6 +508,7 @@ async function start({ loop, handlerString, appRoot, importUrl }) {
   const runtime = new Runtime(loop, logger);
 
   console.log(`Executing '${handlerString}' in function directory '${appRoot}'`);
+  logger.setTarget(logTarget(process.env));
   logger.patchConsole(LEVELS[configuredLevel()] || LEVELS.TRACE, true);
   runtime.installProcessHooks();
   let handler;
@@ -343,6 +516,7 @@ async function start({ loop, handlerString, appRoot, importUrl }) {
   try {
     handler = await loader.loadHandler(appRoot, handlerString);
     metadata = loader.getHandlerMetadata(handler);
+    metadata.highWaterMark = highWaterMarkOf(handler);
   } catch (error) {
     logger.error('Uncaught Exception', error);
     runtime.errorCallbacks.uncaughtException(error);
