@@ -23,7 +23,7 @@ ruby src/shims/ruby/test/run.rb
 
 if [ -d src/shims/node/test ]; then
   echo "== Node shim tests"
-  node --test src/shims/node/test/*.test.js
+  node --test --test-concurrency=4 src/shims/node/test/*.test.js
 fi
 
 # The container tests build the packages themselves (while their base images are made).

@@ -27,17 +27,14 @@ fn init_logging(config: &Config, say_mode: bool) {
         .telemetry_fd
         .map(|fd| (fd, Telemetry::adopt(fd, format)));
     match &telemetry {
-        Some((_, Ok(_))) => {
-            let logs = tracing_subscriber::fmt()
-                .with_writer(MakeEventWriter)
-                .with_max_level(level)
-                .with_target(false)
-                .with_ansi(false);
-            match format {
-                Format::Json => logs.json().init(),
-                Format::Text => logs.init(),
-            }
-        }
+        Some((_, Ok(_))) => tracing_subscriber::fmt()
+            .with_writer(MakeEventWriter)
+            .with_max_level(level)
+            .with_target(false)
+            .with_ansi(false)
+            .without_time()
+            .with_level(false)
+            .init(),
         _ => tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_max_level(level)

@@ -83,11 +83,9 @@ impl<P: Platform, L: Workers> Lane<P, L> {
         how: &str,
     ) -> Result<Slot<L::Worker>, RunError> {
         warn!("the worker exited between invocations ({how}); starting a new one");
+        // Its output already reached the log as it was written: it is not repeated here.
         if let Slot::Ready(worker) = slot {
-            let tail = worker.kill(self.policy.kill_grace).await;
-            if !tail.is_empty() {
-                warn!("its last output:\n{tail}");
-            }
+            let _ = worker.kill(self.policy.kill_grace).await;
         }
         self.sweep();
         Ok(Slot::Ready(

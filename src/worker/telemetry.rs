@@ -140,10 +140,73 @@ impl Telemetry {
         let _ = out.write_all(frames);
     }
 
-    /// One of ferric's own records.
+    /// One of ferric's own records: `message` as formatted by the logger (no time, no level),
+    /// rendered in the function's log format and marked as ferric's.
     pub fn record(&self, level: Level, message: &[u8]) {
-        self.write(&encode(frame_type(self.format, level), now_us(), message));
+        let now = now_us();
+        let text = String::from_utf8_lossy(message);
+        let rendered = render(self.format, level, now, text.trim_end());
+        self.write(&encode(
+            frame_type(self.format, level),
+            now,
+            rendered.as_bytes(),
+        ));
     }
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+            Level::Fatal => "FATAL",
+        }
+    }
+}
+
+/// One of ferric's records as a line of the function's log format: text
+/// `2026-12-02T09:16:13.623Z INFO ferric: message`, or JSON
+/// `{"timestamp":...,"level":"INFO","logger":"ferric","message":...}`, newline-terminated.
+pub fn render(format: Format, level: Level, timestamp_us: i64, message: &str) -> String {
+    let ts = rfc3339_ms(timestamp_us);
+    match format {
+        Format::Text => format!("{ts} {} ferric: {message}\n", level.name()),
+        Format::Json => {
+            let record = serde_json::json!({
+                "timestamp": ts,
+                "level": level.name(),
+                "logger": "ferric",
+                "message": message,
+            });
+            format!("{record}\n")
+        }
+    }
+}
+
+/// Unix microseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+pub fn rfc3339_ms(timestamp_us: i64) -> String {
+    let ms = timestamp_us.div_euclid(1000);
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        day_secs / 3600,
+        day_secs % 3600 / 60,
+        day_secs % 60
+    )
 }
 
 /// A `tracing` writer that turns each formatted event into one telemetry frame.
@@ -203,6 +266,25 @@ mod tests {
         assert_eq!(frame_type(Format::Text, Level::Error), 0xA55A_0017);
         assert_eq!(frame_type(Format::Json, Level::Fatal), 0xA55A_001A);
         assert_eq!(frame_type(Format::Text, Level::Trace), 0xA55A_0007);
+    }
+
+    #[test]
+    fn ferric_s_records_are_marked_in_both_formats() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_ms(1_796_202_973_623_292),
+            "2026-12-02T09:16:13.623Z"
+        );
+        assert_eq!(rfc3339_ms(951_782_400_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            render(Format::Text, Level::Warn, 0, "worker ready pid=3"),
+            "1970-01-01T00:00:00.000Z WARN ferric: worker ready pid=3\n"
+        );
+        let json = render(Format::Json, Level::Info, 0, "a \"quote\"");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["logger"], "ferric");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["message"], "a \"quote\"");
     }
 
     #[test]
