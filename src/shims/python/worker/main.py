@@ -42,4 +42,8 @@ def start(channel, handler):
     sys.stderr = Unbuffered(sys.stderr)
     setup_sys_path()
     install_logging()
+    if "FERRIC_DEBUG_LISTEN" in os.environ:  # ferric --debug: debugpy, before the handler loads
+        from .debug import attach
+
+        attach(channel)
     run(channel, handler)
