@@ -28,8 +28,8 @@
 //! | [`conform`] | `ferric conform`: the worker conformance kit, one file per group of rules, with the conformance handlers for the shims |
 //! | [`lambda`] | the Runtime API: client ([`lambda::RuntimeApi`]), request builders, invocation parsing, HTTP connections, every platform string ([`lambda::wording`]) |
 //! | [`worker`] | one worker: the frame [`worker::Channel`], the codec ([`worker::protocol`]), the process and all unsafe OS code ([`worker::process`]), the log pumps ([`worker::logs`]), the telemetry descriptor ([`worker::telemetry`]) |
-//! | [`supervisor`] | a lane's loop over a worker slot, failure reports, lanes and the extension ([`supervisor::lanes`]) |
-//! | [`shims`] | the embedded Python and Node shims (boot programs and bundles) and worker command lines |
+//! | [`supervisor`] | a lane's loop over a worker slot (policy tested on paused time against fakes), reloads, streams, SnapStart, failure reports, lanes and the extension ([`supervisor::lanes`]) |
+//! | [`shims`] | the embedded Python, Node and Ruby shims (boot programs and bundles), worker command lines (exec wrapper, debugger, telemetry fd) |
 //! | [`watch`] | `--watch`: task-root events, debounced into reload requests |
 //! | [`emulator`] | the built-in Runtime API + RIE invoke endpoint + HTTP front door (plain HTTP as API Gateway events, [`emulator::front_door`]), around a pure state machine |
 

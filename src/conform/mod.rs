@@ -9,9 +9,9 @@
 //!
 //! | file | rules |
 //! |---|---|
-//! | [`lifecycle`] | handshake, hooks, shutdown, eof, the invalid-frame rules, init-error |
-//! | [`exchange`] | invoke, ids, the payload rules, unknown-fields, largest-header, unknown-frames |
-//! | [`answers`] | error, logs, stream, stream-error |
+//! | `lifecycle.rs` | handshake, hooks, shutdown, eof, the invalid-frame rules, init-error |
+//! | `exchange.rs` | invoke, ids, the payload rules, unknown-fields, largest-header, unknown-frames |
+//! | `answers.rs` | error, logs, stream, stream-error |
 
 mod answers;
 pub mod events;

@@ -69,7 +69,7 @@ pub struct EmulatorOptions {
     /// Serve SnapStart's `/runtime/restore/*` routes (RAPID has them only for SnapStart): the
     /// "snapshot" is taken and restored at once.
     pub snap_start: bool,
-    /// How long a caller waits past its deadline (default [`DEADLINE_SLACK`]); `--debug` waits
+    /// How long a caller waits past its deadline (default 2 s); `--debug` waits
     /// for the person at the debugger.
     pub patience: Option<Duration>,
 }
