@@ -4,12 +4,19 @@
 //! valid example (ferric exits 2). What the task root contains (the handler's language) is the
 //! app layer's business.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::cli::RunArgs;
 use crate::handler::Language;
+
+mod limits;
+mod local;
+mod settings;
+
+pub use limits::*;
+use local::local_defaults;
+pub use local::{Debug, HttpEvent, Local, DEFAULT_HTTP_LISTEN, DEFAULT_LISTEN};
+use settings::{Lookup, Settings};
 
 /// Environment variables ferric reads (its own are all `FERRIC_*`).
 pub mod env {
@@ -43,28 +50,6 @@ pub mod env {
     pub const LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
 }
 
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::LOCALHOST,
-    8080,
-));
-/// The front door's default address in serve mode (as `sam local start-api`).
-pub const DEFAULT_HTTP_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::LOCALHOST,
-    3000,
-));
-
-/// The invoke endpoint's and the front door's defaults: loopback on a developer's machine; all
-/// interfaces inside a container (as RIE listens there), where loopback cannot be reached
-/// through a mapped port.
-fn local_defaults(in_container: bool) -> (SocketAddr, SocketAddr) {
-    if !in_container {
-        return (DEFAULT_LISTEN, DEFAULT_HTTP_LISTEN);
-    }
-    let any = std::net::Ipv4Addr::UNSPECIFIED;
-    let at = |port| SocketAddr::V4(std::net::SocketAddrV4::new(any, port));
-    (at(8080), at(3000))
-}
-
 /// What the configuration depends on besides the arguments and the environment.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -82,19 +67,6 @@ impl Facts {
         }
     }
 }
-pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(130);
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
-pub const DEFAULT_FUNCTION_TIMEOUT: Duration = Duration::from_secs(300);
-pub const DEFAULT_TIMEOUT_MARGIN: Duration = Duration::from_millis(50);
-/// Fits Lambda's shutdown budget (300-500 ms for the runtime after SIGTERM).
-pub const DEFAULT_KILL_GRACE: Duration = Duration::from_millis(300);
-/// The most lanes `AWS_LAMBDA_MAX_CONCURRENCY` may ask for.
-pub const MAX_LANES: usize = 64;
-const MAX_SECONDS: f64 = 86_400.0;
-const MAX_MILLIS: u64 = 600_000;
-const MIN_FRAME_BYTES: usize = 1024;
-const MAX_FRAME_BYTES: usize = 1 << 30;
-
 /// What runs the handler: one of ferric's shims, or a program given after `--`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerChoice {
@@ -122,34 +94,6 @@ impl WorkerChoice {
             forced: args.runtime,
         })
     }
-}
-
-/// The event the HTTP front door sends for a plain HTTP request (`FERRIC_HTTP_EVENT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HttpEvent {
-    /// API Gateway HTTP API payload format 2.0, as function URLs send it.
-    #[default]
-    V2,
-    /// API Gateway REST API proxy payload format 1.0.
-    V1,
-}
-
-impl HttpEvent {
-    fn parse(value: &str) -> Option<HttpEvent> {
-        match value.to_ascii_lowercase().as_str() {
-            "v2" | "2.0" => Some(HttpEvent::V2),
-            "v1" | "1.0" => Some(HttpEvent::V1),
-            _ => None,
-        }
-    }
-}
-
-/// `FERRIC_HTTP_LISTEN`: an address, or `off` (None).
-fn http_listen(value: &str) -> Option<Option<SocketAddr>> {
-    if value.eq_ignore_ascii_case("off") {
-        return Some(None);
-    }
-    value.parse().ok().map(Some)
 }
 
 /// A validated `host:port` for the Runtime API.
@@ -206,85 +150,6 @@ pub struct Platform {
     pub json_logs: bool,
 }
 
-/// The settings of the local modes (the built-in emulator).
-#[derive(Debug, Clone)]
-pub struct Local {
-    /// `FERRIC_LISTEN`: the RIE invoke endpoint.
-    pub listen: SocketAddr,
-    /// `FERRIC_HTTP_LISTEN`: the HTTP front door's address in serve mode (None: `off`).
-    pub http_listen: Option<SocketAddr>,
-    pub http_event: HttpEvent,
-    pub function_name: String,
-    /// `FERRIC_SNAPSTART`: the built-in emulator simulates a snapshot and its restore.
-    pub simulate_snapstart: bool,
-    /// `--watch`: replace the worker when the task root changes.
-    pub watch: bool,
-    /// `--debug`: where the worker's debugger listens (the port `None`: the language's usual).
-    pub debug: Option<Debug>,
-}
-
-/// `--debug[=HOST:PORT]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Debug {
-    pub host: String,
-    pub port: Option<u16>,
-}
-
-impl Debug {
-    /// `""` (the defaults), `PORT`, `HOST:PORT` or `[IPv6]:PORT`.
-    pub fn parse(value: &str) -> Option<Debug> {
-        let value = value.trim();
-        if value.is_empty() {
-            return Some(Debug {
-                host: "127.0.0.1".into(),
-                port: None,
-            });
-        }
-        if let Ok(port) = value.parse::<u16>() {
-            return Some(Debug {
-                host: "127.0.0.1".into(),
-                port: Some(port),
-            });
-        }
-        let (host, port) = value.rsplit_once(':')?;
-        let port = port.parse::<u16>().ok()?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        (!host.is_empty() && !host.contains(['/', ' '])).then(|| Debug {
-            host: host.to_owned(),
-            port: Some(port),
-        })
-    }
-
-    /// Whether only this machine can reach the debugger.
-    pub fn is_loopback(&self) -> bool {
-        self.host == "localhost"
-            || self
-                .host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    }
-}
-
-/// Timeouts, sizes, lanes and recycling.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// `FERRIC_INIT_TIMEOUT`: how long a worker may take to say ready.
-    pub init_timeout: Duration,
-    /// `AWS_LAMBDA_FUNCTION_TIMEOUT` (local modes).
-    pub function_timeout: Duration,
-    pub timeout_margin: Duration,
-    pub kill_grace: Duration,
-    pub max_frame_bytes: usize,
-    /// `AWS_LAMBDA_MAX_CONCURRENCY`: lanes.
-    pub concurrency: usize,
-    /// Register a no-op internal extension so Lambda sends SIGTERM before shutdown.
-    pub register_extension: bool,
-    /// Replace a worker after this many invocations (0 = never).
-    pub max_invocations: u64,
-    /// Replace a worker whose resident memory exceeds this many MiB after an invocation (0 = never).
-    pub max_rss_mb: u64,
-}
-
 /// A configuration mistake the user can fix.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -298,75 +163,6 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
-}
-
-type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// Reads and checks one variable at a time.
-struct Settings<'a> {
-    get: Lookup<'a>,
-}
-
-impl Settings<'_> {
-    /// The variable's trimmed value, when set and not blank.
-    fn raw(&self, name: &str) -> Option<String> {
-        (self.get)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn check<T>(
-        &self,
-        name: &'static str,
-        expected: &'static str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<Option<T>, ConfigError> {
-        let Some(value) = self.raw(name) else {
-            return Ok(None);
-        };
-        parse(&value).map(Some).ok_or(ConfigError::BadValue {
-            name,
-            value,
-            expected,
-        })
-    }
-
-    fn seconds(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-        let parse = |v: &str| {
-            let s = v.parse::<f64>().ok()?;
-            (s.is_finite() && s > 0.0 && s <= MAX_SECONDS).then(|| Duration::from_secs_f64(s))
-        };
-        let expected = "a number of seconds above 0 and at most 86400, e.g. 3 or 0.5";
-        Ok(self.check(name, expected, parse)?.unwrap_or(default))
-    }
-
-    fn millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-        let parse = |v: &str| {
-            let ms = v.parse::<u64>().ok()?;
-            (ms <= MAX_MILLIS).then(|| Duration::from_millis(ms))
-        };
-        let expected = "a whole number of milliseconds up to 600000, e.g. 300";
-        Ok(self.check(name, expected, parse)?.unwrap_or(default))
-    }
-
-    fn whole(&self, name: &'static str, expected: &'static str) -> Result<u64, ConfigError> {
-        Ok(self.check(name, expected, |v| v.parse().ok())?.unwrap_or(0))
-    }
-
-    fn switch(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        let parse = |v: &str| match v.to_ascii_lowercase().as_str() {
-            "1" | "true" | "on" | "yes" => Some(true),
-            "0" | "false" | "off" | "no" => Some(false),
-            _ => None,
-        };
-        Ok(self
-            .check(name, "1/0, true/false, on/off or yes/no", parse)?
-            .unwrap_or(default))
-    }
-
-    fn path(&self, name: &str, default: &str) -> PathBuf {
-        self.raw(name).unwrap_or_else(|| default.to_owned()).into()
-    }
 }
 
 /// The default cache directory: `ferric-VERSION` under `TMPDIR`, else `/tmp`.
@@ -456,79 +252,12 @@ impl Platform {
     }
 }
 
-impl Local {
-    fn read(s: &Settings, (listen, http): (SocketAddr, SocketAddr)) -> Result<Local, ConfigError> {
-        Ok(Local {
-            listen: s
-                .check(env::LISTEN, "an address, e.g. 127.0.0.1:8080", |v| {
-                    v.parse().ok()
-                })?
-                .unwrap_or(listen),
-            http_listen: s
-                .check(
-                    env::HTTP_LISTEN,
-                    "an address, e.g. 127.0.0.1:3000, or off",
-                    http_listen,
-                )?
-                .unwrap_or(Some(http)),
-            http_event: s
-                .check(
-                    env::HTTP_EVENT,
-                    "v2 (HTTP API payload 2.0) or v1 (REST API payload 1.0)",
-                    HttpEvent::parse,
-                )?
-                .unwrap_or_default(),
-            function_name: s
-                .raw(env::FUNCTION_NAME)
-                .unwrap_or_else(|| "test_function".into()),
-            simulate_snapstart: s.switch(env::SNAPSTART, false)?,
-            watch: false,
-            debug: None,
-        })
-    }
-}
-
-impl Limits {
-    fn read(s: &Settings) -> Result<Limits, ConfigError> {
-        Ok(Limits {
-            init_timeout: s.seconds(env::INIT_TIMEOUT, DEFAULT_INIT_TIMEOUT)?,
-            function_timeout: s.seconds(env::FUNCTION_TIMEOUT, DEFAULT_FUNCTION_TIMEOUT)?,
-            timeout_margin: s.millis(env::TIMEOUT_MARGIN_MS, DEFAULT_TIMEOUT_MARGIN)?,
-            kill_grace: s.millis(env::KILL_GRACE_MS, DEFAULT_KILL_GRACE)?,
-            max_frame_bytes: s
-                .check(
-                    env::MAX_FRAME_BYTES,
-                    "a number of bytes from 1024 to 1073741824, e.g. 16777216",
-                    |v| {
-                        v.parse::<usize>()
-                            .ok()
-                            .filter(|n| (MIN_FRAME_BYTES..=MAX_FRAME_BYTES).contains(n))
-                    },
-                )?
-                .unwrap_or(DEFAULT_MAX_FRAME_BYTES),
-            concurrency: s
-                .check(
-                    env::MAX_CONCURRENCY,
-                    "a whole number from 1 to 64, e.g. 4",
-                    |v| {
-                        v.parse::<usize>()
-                            .ok()
-                            .filter(|n| (1..=MAX_LANES).contains(n))
-                    },
-                )?
-                .unwrap_or(1),
-            register_extension: s.switch(env::REGISTER_EXTENSION, true)?,
-            max_invocations: s.whole(env::MAX_INVOCATIONS, "a whole number, e.g. 1000")?,
-            max_rss_mb: s.whole(env::MAX_RSS_MB, "a whole number of MiB, e.g. 512")?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
     use std::collections::HashMap;
+    use std::time::Duration;
 
     fn cfg(args: &[&str], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let cli =
