@@ -27,7 +27,7 @@
 //! | [`app`] | the modes: production, serve (emulator), invoke, prepare, conform |
 //! | [`conform`] | `ferric conform`: the worker conformance kit, one file per group of rules, with the conformance handlers for the shims |
 //! | [`lambda`] | the Runtime API: client ([`lambda::RuntimeApi`]), request builders, invocation parsing, HTTP connections, every platform string ([`lambda::wording`]) |
-//! | [`worker`] | one worker: the frame [`worker::Channel`], the codec ([`worker::protocol`]), the process and all unsafe OS code ([`worker::process`]), the log pumps ([`worker::logs`]), the telemetry descriptor ([`worker::telemetry`]) |
+//! | [`worker`] | one worker: the frame exchange [`worker::Channel`] (`channel.rs`), the codec ([`worker::protocol`]), the process and all unsafe OS code ([`worker::process`]), the log pumps ([`worker::logs`]), the telemetry descriptor ([`worker::telemetry`]) |
 //! | [`supervisor`] | a lane's loop over a worker slot (policy tested on paused time against fakes), reloads, streams, SnapStart, failure reports, lanes and the extension ([`supervisor::lanes`]) |
 //! | [`shims`] | the embedded Python, Node and Ruby shims (boot programs and bundles), worker command lines (exec wrapper, debugger, telemetry fd) |
 //! | [`watch`] | `--watch`: task-root events, debounced into reload requests |
