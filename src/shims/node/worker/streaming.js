@@ -27,7 +27,9 @@
 // the platform behind it) takes the bytes blocks in write's flush, so nothing piles up in the
 // worker beyond what node:http itself buffers before 'drain'.
 
-const http = require('http');
+// node:http costs ~1 ms to load: it is loaded with the first streamed response, off cold start.
+let httpModule = null;
+const http = () => httpModule || (httpModule = require('http'));
 const { Duplex } = require('stream');
 
 const HEADER_RESPONSE_MODE = 'Lambda-Runtime-Function-Response-Mode';
@@ -305,7 +307,7 @@ function createResponseStream(loop, inv, flavour, highWaterMark) {
   let status = STATUS_READY;
   const sink = frameSink(loop, inv);
   let socket = null;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = new (http().Agent)({ keepAlive: true, maxSockets: 1 });
   agent.createConnection = () => {
     socket = new FrameSocket(sink, highWaterMark);
     return socket;
@@ -323,7 +325,7 @@ function createResponseStream(loop, inv, flavour, highWaterMark) {
     responseDoneResolve = resolve;
     responseDoneReject = reject;
   });
-  const req = http.request(
+  const req = http().request(
     {
       method: 'POST',
       hostname: '127.0.0.1',
