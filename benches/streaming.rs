@@ -122,16 +122,7 @@ async fn run(opts: &Opts) -> Result<(), Failure> {
     if opts.large_bytes > 0 {
         sizes.push((opts.large_bytes, 1));
     }
-    let mut rows: Vec<Row> = Vec::new();
-    for &(bytes, _) in &sizes {
-        rows.extend(clients.iter().map(|c| Row {
-            key: c.key,
-            label: c.label,
-            ferric: c.ferric,
-            bytes,
-            runs: Vec::new(),
-        }));
-    }
+    let mut rows = empty_rows(&clients, &sizes);
     let mut nonce = seed();
     for run in 0..opts.runs {
         let mut order = clients.clone();
@@ -170,10 +161,26 @@ async fn run(opts: &Opts) -> Result<(), Failure> {
         started,
     );
     print!("{block}\n\n");
-    report::write_block(&opts.out, &block)
+    let out = root.join(&opts.out);
+    report::write_block(&out, &block)
         .map_err(|e| (2, format!("cannot write {}: {e}", opts.out.display())))?;
-    eprintln!("streaming: wrote the block into {}", opts.out.display());
+    eprintln!("streaming: wrote the block into {}", out.display());
     Ok(())
+}
+
+/// A row per size and client, in report order.
+fn empty_rows(clients: &[Client], sizes: &[(usize, usize)]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &(bytes, _) in sizes {
+        rows.extend(clients.iter().map(|c| Row {
+            key: c.key,
+            label: c.label,
+            ferric: c.ferric,
+            bytes,
+            runs: Vec::new(),
+        }));
+    }
+    rows
 }
 
 /// One client process: a 1 MiB warm-up stream, then `count` measured streams.
@@ -264,31 +271,7 @@ fn render(
 ) -> String {
     let mut b = format!("{} — written by benches/streaming.rs (scripts/streaming-bench.sh); the other harnesses keep this block -->\n", report::BEGIN);
     b += "## Response streaming: time to first byte, throughput, memory\n\n";
-    b += &format!(
-        "Measured {} on this machine ({} CPUs, shared; load {load_before} before, {} after), {} interleaved runs, {:.0} s in all. \
-         Each run starts every client afresh against its own fake Runtime API (`ferric-fake-api`, recording on) and streams a 1 MiB warm-up, then \
-         {} stream(s) of {} MiB (and one of {} MiB); the handlers (benches/streaming/handlers/) write {} KiB chunks, Node's waiting for `drain` \
-         when `write` returns false, Python's `@ferric_lambda.stream` generator yielding bytes. \
-         Time to first byte: from the fake handing out `/next` to the first body byte of the `/response` post arriving (post head instant + the fake's \
-         frame time); time to last byte likewise to the last body byte; MiB/s = size / time to last byte. RSS: `VmRSS` of the client's process \
-         (ferric's supervisor; aws-lambda-ric's node) and of its process tree (ferric + its worker), sampled every 1 ms from /proc during the \
-         stream; VmHWM is the kernel's peak for the process since it started. Cells: median (min–max) over all measured streams. \
-         Every body was checked byte for byte (length, every chunk's header and filler, streaming mode, no error trailer). \
-         No Python runtime interface client streams responses, so ferric + Python has no peer. ferric: `{}` ({}); {}; {}.\n\n",
-        output("date", &["-u", "+%Y-%m-%d"]),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg(),
-        opts.runs,
-        started.elapsed().as_secs_f64(),
-        opts.invocations,
-        opts.bytes >> 20,
-        opts.large_bytes >> 20,
-        opts.chunk >> 10,
-        clients::ferric().map_or("?".into(), |p| p.strip_prefix(root).unwrap_or(&p).display().to_string()),
-        if cfg!(debug_assertions) { "harness built in debug" } else { "harness built in release" },
-        format_args!("Node {}", output("node", &["--version"])),
-        format_args!("Python {}", output(&python(clients), &["--version"]).trim_start_matches("Python ")),
-    );
+    b += &method(root, opts, clients, load_before, started);
     b += &report::table(rows);
     b += "\n";
     let ratios = report::ratios(rows, "ferric-node", "aws-lambda-ric");
@@ -305,6 +288,46 @@ fn render(
         b += &format!("* {}: `{}`\n", c.label, c.command_line(root));
     }
     b + report::END
+}
+
+/// The method paragraph.
+fn method(
+    root: &Path,
+    opts: &Opts,
+    clients: &[Client],
+    load_before: &str,
+    started: Instant,
+) -> String {
+    let large = match opts.large_bytes >> 20 {
+        0 => String::new(),
+        n => format!(" and, for each client, one of {n} MiB"),
+    };
+    format!(
+        "Measured {} on this machine ({} CPUs, shared with other work; load {load_before} before, {} after): {} interleaved runs, {:.0} s in all. \
+         Each run starts every client afresh, in an order rotated from run to run, against its own fake Runtime API (`ferric-fake-api`, recording on), \
+         streams a 1 MiB warm-up (checked, not measured), then {} × {} MiB{large}. The handlers (benches/streaming/handlers/) write {} KiB chunks: \
+         Node's `awslambda.streamifyResponse` handler waits for `drain` whenever `write` returns false; Python's `@ferric_lambda.stream` generator yields bytes. \
+         Time to first byte: from the fake handing out `/next` to the first body byte of the `/response` post arriving (the post head's instant plus the \
+         fake's frame time); time to last byte: likewise to the last body byte; MiB/s = size / time to last byte. RSS: `VmRSS` of the client's own process \
+         (ferric's supervisor; aws-lambda-ric's node, which is its whole runtime) and of its process tree (ferric + its worker), sampled from /proc about \
+         every millisecond during the stream; VmHWM: the kernel's peak for the process since it started (a cross-check on the sampling). Cells: median \
+         (min–max) over every measured stream; ratios: the median (min–max) over runs of ferric's run median / the peer's run median. \
+         Every body was checked byte for byte (length, each chunk's header and filler), with the streaming response mode, the content type and no error trailer; \
+         a failure stops the run and writes nothing. No Python runtime interface client streams responses, so ferric + Python has no peer. \
+         ferric: `{}`; harness (and the fake) built in {}; Node {}; Python {}.\n\n",
+        output("date", &["-u", "+%Y-%m-%d"]),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg(),
+        opts.runs,
+        started.elapsed().as_secs_f64(),
+        opts.invocations,
+        opts.bytes >> 20,
+        opts.chunk >> 10,
+        clients::ferric().map_or("?".into(), |p| p.strip_prefix(root).unwrap_or(&p).display().to_string()),
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+        output("node", &["--version"]),
+        output(&python(clients), &["--version"]).trim_start_matches("Python "),
+    )
 }
 
 fn python(clients: &[Client]) -> String {

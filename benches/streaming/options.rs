@@ -9,8 +9,8 @@ usage: cargo bench --bench streaming -- [OPTIONS]
 
   --smoke             1 run, one 1 MiB stream per client, no large stream; seconds;
                       writes target/streaming/smoke.md, never BENCHMARKS.md
-  --runs N            interleaved runs, a fresh process per client per run (default 5)
-  --invocations N     measured streams per client per run (default 3)
+  --runs N            interleaved runs, a fresh process per client per run (default 10)
+  --invocations N     measured streams per client per run (default 5)
   --mib N             the stream's size in MiB (default 10)
   --large-mib N       the large stream, one per run, ferric's clients and the peer (default
                       100; 0: none)
@@ -54,8 +54,8 @@ impl Opts {
         };
         let mut o = Opts {
             smoke: false,
-            runs: 5,
-            invocations: 3,
+            runs: 10,
+            invocations: 5,
             bytes: 10 << 20,
             large_bytes: 100 << 20,
             chunk: 64 << 10,

@@ -119,9 +119,13 @@ pub fn ratios(rows: &[Row], ferric: &str, peer: &str) -> String {
             continue;
         };
         if t.is_empty() {
-            t.push_str("| ferric + Node / aws-lambda-ric, median of per-run ratios (range) | stream | time to first byte | time to last byte | MiB/s | tree RSS peak | process RSS peak |\n|---|---|---|---|---|---|---|\n");
+            let _ = writeln!(
+                t,
+                "| {} / {}, per-run ratios | stream | time to first byte | time to last byte | MiB/s | tree RSS peak |\n|---|---|---|---|---|---|",
+                a.label, b.label
+            );
         }
-        let cells: Vec<String> = [TTFB, LAST, SPEED, TREE, MAIN]
+        let cells: Vec<String> = [TTFB, LAST, SPEED, TREE]
             .into_iter()
             .map(|m| ratio(a, b, m).unwrap_or_else(|| "–".into()))
             .collect();

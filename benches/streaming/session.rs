@@ -81,7 +81,7 @@ impl Session {
             key: client.key,
             count: 0,
         };
-        session.idle("its first /next").await?;
+        session.idle("the first invocation").await?;
         Ok(session)
     }
 
@@ -89,7 +89,12 @@ impl Session {
     async fn idle(&mut self, what: &str) -> Result<(), String> {
         let api = self.api.clone();
         tokio::select! {
-            _ = tokio::time::timeout(PATIENCE, api.wait_idle()) => {}
+            r = tokio::time::timeout(PATIENCE, api.wait_idle()) => {
+                if r.is_err() {
+                    let e = format!("did not ask for {what} in {PATIENCE:?}");
+                    return Err(self.failure(&e));
+                }
+            }
             status = self.proc.child.wait() => {
                 return Err(self.failure(&format!("exited ({status:?}) before {what}")));
             }
@@ -126,7 +131,7 @@ impl Session {
             }
         };
         // Until the client is back on /next: the end of the stream is inside the sample.
-        self.idle(&format!("the /next after {id}")).await?;
+        self.idle(&format!("the invocation after {id}")).await?;
         let peaks = sampler.finish();
         if !waited {
             return Err(self.failure(&format!("did not answer {id} in {PATIENCE:?}")));
