@@ -101,6 +101,9 @@ struct Options {
     build: bool,
     /// The modes each run measures, in the order of even runs.
     modes: Vec<Mode>,
+    /// `--modes` or `--pin` was given (else both modes, or the unpinned one where pinning is
+    /// impossible).
+    modes_given: bool,
 }
 
 impl Options {
@@ -124,6 +127,7 @@ impl Options {
             install: true,
             build: true,
             modes: Mode::ALL.to_vec(),
+            modes_given: false,
         };
         let list = |v: String| -> Vec<String> {
             v.split(',')
@@ -140,8 +144,14 @@ impl Options {
                 "--smoke" => o.smoke = true,
                 "--runs" => o.runs = number(&value("--runs")?)?,
                 "--invocations" => o.invocations = number(&value("--invocations")?)?,
-                "--modes" => o.modes = modes(list(value("--modes")?))?,
-                "--pin" => o.modes = vec![Mode::Pinned],
+                "--modes" => {
+                    o.modes = modes(list(value("--modes")?))?;
+                    o.modes_given = true;
+                }
+                "--pin" => {
+                    o.modes = vec![Mode::Pinned];
+                    o.modes_given = true;
+                }
                 "--clients" => o.clients = list(value("--clients")?),
                 "--require" => o.require = list(value("--require")?),
                 "--out" => o.out = Some(PathBuf::from(value("--out")?)),
@@ -208,7 +218,7 @@ fn main() -> ExitCode {
     rt.block_on(run(opts))
 }
 
-async fn run(opts: Options) -> ExitCode {
+async fn run(mut opts: Options) -> ExitCode {
     let started = Instant::now();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut setup = Setup::new(root.clone(), opts.install, opts.build);
@@ -217,13 +227,21 @@ async fn run(opts: Options) -> ExitCode {
         eprintln!("bench: cannot prepare target/bench: {e}");
         return ExitCode::from(2);
     }
-    let affinity = match Affinity::new(&opts.modes) {
+    let affinity = match Affinity::new() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("bench: {e}");
             return ExitCode::from(2);
         }
     };
+    if opts.modes.contains(&Mode::Pinned) && !affinity.can_pin() {
+        if opts.modes_given {
+            eprintln!("bench: the pinned mode needs CPUs 0 and 1 (try --modes unpinned)");
+            return ExitCode::from(2);
+        }
+        eprintln!("bench: CPUs 0 and 1 are not both available: measuring the unpinned mode only");
+        opts.modes = vec![Mode::Unpinned];
+    }
     let load_before = context::read_trimmed("/proc/loadavg");
     let plans = runs::plans(opts.smoke, opts.invocations);
     dump_events(&plans);
@@ -233,37 +251,23 @@ async fn run(opts: Options) -> ExitCode {
         log_dir: log_dir.clone(),
         small: Arc::new(events::small()),
     };
-    let (unpinned, pinned) = (spawner(None), spawner(Some(1)));
-    let mut entries = prepare_clients(&opts, &mut setup, &unpinned).await;
+    let spawners = [spawner(None), spawner(Some(1))];
+    let mut entries = prepare_clients(&opts, &mut setup, &spawners[0]).await;
     let mut floors: Vec<FloorEntry> = floors::prepare(&root)
         .into_iter()
         .map(|(floor, report)| FloorEntry { floor, report })
         .collect();
-
-    for run in 0..opts.runs {
-        let t = Instant::now();
-        let mut modes = opts.modes.clone();
-        if run % 2 == 1 {
-            modes.reverse(); // the modes' order alternates from run to run
-        }
-        for mode in modes {
-            if let Err(e) = affinity.enter(mode) {
-                eprintln!("bench: cannot set the harness's CPU affinity: {e}");
-                return ExitCode::from(2);
-            }
-            let spawner = if mode == Mode::Pinned {
-                &pinned
-            } else {
-                &unpinned
-            };
-            runs::one_run(run, mode, &mut entries, &mut floors, spawner, &plans).await;
-        }
-        eprintln!(
-            "bench: run {}/{} in {:.1} s",
-            run + 1,
-            opts.runs,
-            t.elapsed().as_secs_f64()
-        );
+    let measured = measure(
+        &opts,
+        &affinity,
+        &mut entries,
+        &mut floors,
+        &spawners,
+        &plans,
+    );
+    if let Err(e) = measured.await {
+        eprintln!("bench: cannot set the harness's CPU affinity: {e}");
+        return ExitCode::from(2);
     }
 
     let reports: Vec<ClientReport> = entries.into_iter().map(|e| e.report).collect();
@@ -279,29 +283,70 @@ async fn run(opts: Options) -> ExitCode {
         findings: std::fs::read_to_string(root.join("benches/runtimes/findings.md")).ok(),
         modes: opts.modes.clone(),
     };
+    if let Err(e) = write_report(&opts, &setup, &ctx, &reports, &floor_reports) {
+        eprintln!("bench: {e}");
+        return ExitCode::from(2);
+    }
+    eprintln!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
+    summary(&reports, &opts)
+}
+
+/// Every run, each in every mode (`spawners`: unpinned, pinned), the modes' order alternating
+/// from run to run.
+async fn measure(
+    opts: &Options,
+    affinity: &Affinity,
+    entries: &mut [Entry],
+    floors: &mut [FloorEntry],
+    spawners: &[Spawner; 2],
+    plans: &runs::Plans,
+) -> std::io::Result<()> {
+    for run in 0..opts.runs {
+        let t = Instant::now();
+        let mut modes = opts.modes.clone();
+        if run % 2 == 1 {
+            modes.reverse();
+        }
+        for mode in modes {
+            affinity.enter(mode)?;
+            let spawner = &spawners[usize::from(mode == Mode::Pinned)];
+            runs::one_run(run, mode, entries, floors, spawner, plans).await;
+        }
+        eprintln!(
+            "bench: run {}/{} in {:.1} s",
+            run + 1,
+            opts.runs,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Write the report where `--out` says (default BENCHMARKS.md; smoke: target/bench/smoke.md),
+/// carrying over the soak block of the file replaced (else of BENCHMARKS.md).
+fn write_report(
+    opts: &Options,
+    setup: &Setup,
+    ctx: &Context,
+    reports: &[ClientReport],
+    floor_reports: &[ClientReport],
+) -> Result<(), String> {
+    let benchmarks = setup.root.join("BENCHMARKS.md");
     let out = opts.out.clone().unwrap_or_else(|| {
         if opts.smoke {
             setup.bench_dir().join("smoke.md")
         } else {
-            root.join("BENCHMARKS.md")
+            benchmarks.clone()
         }
     });
-    // The soak block of the file replaced (else of BENCHMARKS.md) is carried over.
-    let previous = [out.clone(), root.join("BENCHMARKS.md")]
+    let previous = [&out, &benchmarks]
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .find(|t| render::soak_block(t).is_some());
-    let text = render::render(&ctx, &reports, &floor_reports, previous.as_deref());
-    if let Err(e) = std::fs::write(&out, &text) {
-        eprintln!("bench: cannot write {}: {e}", out.display());
-        return ExitCode::from(2);
-    }
-    eprintln!(
-        "bench: wrote {} in {:.0} s",
-        out.display(),
-        started.elapsed().as_secs_f64()
-    );
-    summary(&reports, &opts)
+    let text = render::render(ctx, reports, floor_reports, previous.as_deref());
+    std::fs::write(&out, &text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    eprintln!("bench: wrote {}", out.display());
+    Ok(())
 }
 
 /// BENCH_DUMP_EVENTS=dir: write the large events out (for profiling a shim by hand).

@@ -70,14 +70,17 @@ pub struct Affinity {
 }
 
 impl Affinity {
-    pub fn new(modes: &[Mode]) -> Result<Affinity, String> {
+    /// The affinity the harness started with; `Err` if it cannot be read.
+    pub fn new() -> Result<Affinity, String> {
         let original = own_affinity().map_err(|e| format!("cannot read the CPU affinity: {e}"))?;
-        // SAFETY: CPU_ISSET only reads inside the set.
-        let has = |cpu| unsafe { libc::CPU_ISSET(cpu, &original) };
-        if modes.contains(&Mode::Pinned) && !(has(0) && has(1)) {
-            return Err("the pinned mode needs CPUs 0 and 1 (try --modes unpinned)".into());
-        }
         Ok(Affinity { original })
+    }
+
+    /// Whether the pinned mode is possible: the harness may run on CPUs 0 and 1.
+    pub fn can_pin(&self) -> bool {
+        // SAFETY: CPU_ISSET only reads inside the set.
+        let has = |cpu| unsafe { libc::CPU_ISSET(cpu, &self.original) };
+        has(0) && has(1)
     }
 
     pub fn enter(&self, mode: Mode) -> std::io::Result<()> {

@@ -73,6 +73,9 @@ impl Client {
     }
 }
 
+/// A client's program, arguments and own environment variables.
+type Command = (PathBuf, Vec<String>, Vec<(String, String)>);
+
 /// Every client the harness knows, in report order: key, label, family.
 pub const CATALOGUE: &[(&str, &str, Family)] = &[
     ("ferric-python", "ferric + Python shim", Family::Python),
@@ -165,7 +168,18 @@ impl Setup {
             .copied()
             .find(|(k, _, _)| *k == key)
             .ok_or_else(|| format!("unknown client {key:?}"))?;
-        let client = |program: PathBuf, args: Vec<String>, env: Vec<(String, String)>| Client {
+        if let Some(base) = key.strip_suffix("-alt") {
+            let ferric = std::env::var_os("BENCH_FERRIC_ALT")
+                .map(|p| std::path::absolute(PathBuf::from(p)).unwrap_or_default())
+                .ok_or("set BENCH_FERRIC_ALT to the ferric binary to compare")
+                .and_then(|p| existing(p).map_err(|_| "BENCH_FERRIC_ALT does not exist"))?;
+            let mut c = self.prepare(base)?;
+            c.key = key;
+            c.program = ferric;
+            return Ok(c);
+        }
+        let (program, args, env) = self.command(key)?;
+        Ok(Client {
             key,
             family,
             program,
@@ -173,19 +187,15 @@ impl Setup {
             env,
             large_events: key != "ferric-raw",
             ferric: key.starts_with("ferric"),
-        };
+        })
+    }
+
+    /// The program, arguments and own environment variables of client `key`.
+    fn command(&mut self, key: &str) -> Result<Command, String> {
         let s = |x: &str| x.to_string();
+        let client =
+            |program: PathBuf, args: Vec<String>, env: Vec<(String, String)>| (program, args, env);
         match key {
-            "ferric-python-alt" | "ferric-node-alt" => {
-                let ferric = std::env::var_os("BENCH_FERRIC_ALT")
-                    .map(|p| std::path::absolute(PathBuf::from(p)).unwrap_or_default())
-                    .ok_or("set BENCH_FERRIC_ALT to the ferric binary to compare")
-                    .and_then(|p| existing(p).map_err(|_| "BENCH_FERRIC_ALT does not exist"))?;
-                let mut c = self.prepare(key.trim_end_matches("-alt"))?;
-                c.key = key;
-                c.program = ferric;
-                Ok(c)
-            }
             "ferric-python" => {
                 let ferric = self.ferric()?;
                 let python = self.venv()?;

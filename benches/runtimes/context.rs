@@ -168,6 +168,15 @@ pub fn method(runs: usize, modes: &[Mode], plans: &Plans) -> Vec<String> {
              unmeasured then {} measured 100 B invocations, chunked as above.",
             plans.conc_warmup, plans.conc_warm
         ),
+    ]
+    .into_iter()
+    .chain(method_setup(modes, plans))
+    .collect()
+}
+
+/// The method's lines on the environment, the modes, the floors and ferric's own CPU.
+fn method_setup(modes: &[Mode], plans: &Plans) -> Vec<String> {
+    vec![
         format!(
             "Every client gets the same Lambda-like environment (function name, version, memory, log group and \
              stream, region, `_HANDLER`, `LAMBDA_TASK_ROOT`) and its stdout and stderr go to a file \

@@ -135,7 +135,13 @@ pub fn prepare(root: &Path) -> Vec<(Option<Floor>, ClientReport)> {
                 report.status = Some(format!("{} is not installed", spec.interpreter));
                 return (None, report);
             };
-            report.command = format!("{} {}", program.display(), spec.args.join(" "));
+            let shown = program.strip_prefix(root).unwrap_or(&program).display();
+            let quote = |a: &&str| match a.contains([' ', ';', '(', '{']) {
+                true => format!("'{a}'"),
+                false => a.to_string(),
+            };
+            let args: Vec<String> = spec.args.iter().map(quote).collect();
+            report.command = format!("{shown} {}", args.join(" "));
             (Some(Floor { spec, program }), report)
         })
         .collect()
@@ -239,20 +245,9 @@ pub fn section(
          ferric's own cost and the pipe round trip to a worker process). A floor process runs alone, after \
          the clients have exited, so its PSS (shared pages split between the processes mapping them) is \
          close to its RSS, while a client's PSS shares libraries with the other clients alive beside it: \
-         compare RSS with RSS.\n\n| floor |",
+         compare RSS with RSS.\n\n",
     );
-    for m in modes {
-        let _ = write!(out, " {} |", m.name());
-    }
-    out.push_str(" compared with |");
-    for m in modes {
-        let _ = write!(out, " {} |", m.name());
-    }
-    out.push_str("\n|---|");
-    out.push_str(&"---:|".repeat(modes.len()));
-    out.push_str("---|");
-    out.push_str(&"---:|".repeat(modes.len()));
-    out.push('\n');
+    table_head(out, modes);
     let by_key = |k: &str| clients.iter().find(|c| c.key == k);
     for f in floors {
         let Some(spec) = FLOORS.iter().find(|s| s.key == f.key) else {
@@ -265,43 +260,57 @@ pub fn section(
                 row(out, f.label, (f, "startup", "ms"), a, modes);
             }
             Kind::Idle => {
-                let label = format!("{}: RSS", f.label);
-                row(
-                    out,
-                    &label,
-                    (f, "rss", "MiB"),
-                    client.map(|c| (c, "rss", "MiB")),
-                    modes,
-                );
-                let label = format!("{}: PSS", f.label);
-                row(
-                    out,
-                    &label,
-                    (f, "pss", "MiB"),
-                    client.map(|c| (c, "pss", "MiB")),
-                    modes,
-                );
+                for (key, what) in [("rss", "RSS"), ("pss", "PSS")] {
+                    let label = format!("{}: {what}", f.label);
+                    let a = client.map(|c| (c, key, "MiB"));
+                    row(out, &label, (f, key, "MiB"), a, modes);
+                }
             }
         }
     }
     if let Some(native) = by_key("ferric-native") {
-        let python = by_key("ferric-python");
-        for (key, unit, what) in [
-            ("cold_response", "ms", "cold start to first response"),
-            ("p50", "µs", "warm p50, 100 B"),
-            ("cpu", "µs", "CPU per invocation, ferric + worker"),
-            ("cpu_self", "µs", "ferric's own CPU per invocation"),
-            ("rss", "MiB", "idle RSS, ferric + worker"),
-        ] {
-            let label = format!("{}: {what}", native.label);
-            row(
-                out,
-                &label,
-                (native, key, unit),
-                python.map(|c| (c, key, unit)),
-                modes,
-            );
-        }
+        native_rows(out, native, by_key("ferric-python"), modes);
     }
     out.push('\n');
+}
+
+fn table_head(out: &mut String, modes: &[Mode]) {
+    out.push_str("| floor |");
+    for m in modes {
+        let _ = write!(out, " {} |", m.name());
+    }
+    out.push_str(" compared with |");
+    for m in modes {
+        let _ = write!(out, " {} |", m.name());
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(modes.len()));
+    out.push_str("---|");
+    out.push_str(&"---:|".repeat(modes.len()));
+    out.push('\n');
+}
+
+/// ferric with the native worker, beside ferric with the Python shim.
+fn native_rows(
+    out: &mut String,
+    native: &ClientReport,
+    python: Option<&ClientReport>,
+    modes: &[Mode],
+) {
+    for (key, unit, what) in [
+        ("cold_response", "ms", "cold start to first response"),
+        ("p50", "µs", "warm p50, 100 B"),
+        ("cpu", "µs", "CPU per invocation, ferric + worker"),
+        ("cpu_self", "µs", "ferric's own CPU per invocation"),
+        ("rss", "MiB", "idle RSS, ferric + worker"),
+    ] {
+        let label = format!("{}: {what}", native.label);
+        row(
+            out,
+            &label,
+            (native, key, unit),
+            python.map(|c| (c, key, unit)),
+            modes,
+        );
+    }
 }

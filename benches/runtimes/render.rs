@@ -160,23 +160,8 @@ pub fn render(
     );
     modes_paragraph(&mut out, &ctx.modes);
 
+    families(&mut out, clients, &ctx.modes);
     let by_key = |k: &str| clients.iter().find(|c| c.key == k);
-    let floors: Vec<&ClientReport> = FLOOR_CLIENTS
-        .iter()
-        .filter_map(|k| by_key(k))
-        .filter(|c| c.status.is_none())
-        .collect();
-    for (title, fk, bk) in SECTIONS {
-        let (Some(f), Some(b)) = (by_key(fk), by_key(bk)) else {
-            continue;
-        };
-        let _ = writeln!(out, "## {title}\n");
-        status_lines(&mut out, &[f, b]);
-        for &mode in &ctx.modes {
-            let _ = writeln!(out, "### {}\n", mode.title());
-            family_table(&mut out, f, b, &floors, mode);
-        }
-    }
     if let Some(r) = by_key("ferric-ruby") {
         ruby_section(&mut out, r, &ctx.modes);
     }
@@ -200,13 +185,34 @@ pub fn render(
         all_clients(&mut out, clients, mode);
     }
     notes(&mut out, clients);
-    tail(&mut out, ctx, clients);
+    tail(&mut out, ctx, clients, floor_reports);
     if let Some(block) = previous.and_then(soak_block) {
         out.push('\n');
         out.push_str(block);
         out.push('\n');
     }
     out
+}
+
+/// Per family compared with a peer, a table per mode.
+fn families(out: &mut String, clients: &[ClientReport], modes: &[Mode]) {
+    let by_key = |k: &str| clients.iter().find(|c| c.key == k);
+    let floors: Vec<&ClientReport> = FLOOR_CLIENTS
+        .iter()
+        .filter_map(|k| by_key(k))
+        .filter(|c| c.status.is_none())
+        .collect();
+    for (title, fk, bk) in SECTIONS {
+        let (Some(f), Some(b)) = (by_key(fk), by_key(bk)) else {
+            continue;
+        };
+        let _ = writeln!(out, "## {title}\n");
+        status_lines(out, &[f, b]);
+        for &mode in modes {
+            let _ = writeln!(out, "### {}\n", mode.title());
+            family_table(out, f, b, &floors, mode);
+        }
+    }
 }
 
 fn modes_paragraph(out: &mut String, modes: &[Mode]) {
@@ -402,7 +408,7 @@ fn notes(out: &mut String, clients: &[ClientReport]) {
 }
 
 /// Machine, method, commands and findings.
-fn tail(out: &mut String, ctx: &Context, clients: &[ClientReport]) {
+fn tail(out: &mut String, ctx: &Context, clients: &[ClientReport], floors: &[ClientReport]) {
     out.push_str("## Machine\n\n| | |\n|---|---|\n");
     for (k, v) in &ctx.machine {
         let _ = writeln!(out, "| {k} | {v} |");
@@ -421,6 +427,9 @@ fn tail(out: &mut String, ctx: &Context, clients: &[ClientReport]) {
     );
     for c in clients {
         let _ = writeln!(out, "* {}: `{}`", c.label, c.command);
+    }
+    for f in floors.iter().filter(|f| f.status.is_none()) {
+        let _ = writeln!(out, "* floor {}: `{}`", f.key, f.command);
     }
     if let Some(f) = &ctx.findings {
         out.push_str("\n## Findings\n\n");
