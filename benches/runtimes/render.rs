@@ -217,14 +217,18 @@ fn families(out: &mut String, clients: &[ClientReport], modes: &[Mode]) {
 
 fn modes_paragraph(out: &mut String, modes: &[Mode]) {
     let names: Vec<&str> = modes.iter().map(|m| m.name()).collect();
+    let how = if modes.len() > 1 {
+        "Every run measures each mode in turn (the order alternating from run to run), every client in \
+         each, so the two modes are interleaved too."
+    } else {
+        "This report measured one mode only (`--pin` or `--modes`); a default run measures both."
+    };
     let _ = writeln!(
         out,
         "Modes measured: **{}**. *Pinned*: the harness (and the fake Runtime API in it) on CPU 0, each \
          client's whole process tree on CPU 1: what a Lambda function of **128 to 1,769 MB** gets (at most \
          one vCPU's worth). *Unpinned*: nothing pinned, the client may spread over both CPUs: what a \
-         function of **more than 1,769 MB** gets (2 or more vCPUs). Every run measures each mode in turn \
-         (the order alternating from run to run), every client in each, so the two modes are interleaved \
-         too.\n",
+         function of **more than 1,769 MB** gets (2 or more vCPUs). {how}\n",
         names.join(", ")
     );
 }
@@ -304,7 +308,12 @@ fn ab_table(out: &mut String, base: &ClientReport, alt: &ClientReport, modes: &[
 }
 
 fn targets_section(out: &mut String, clients: &[ClientReport], modes: &[Mode]) {
-    out.push_str("## Targets (issue 16)\n\n| client | metric | target |");
+    out.push_str(
+        "## Targets (issue 16)\n\nRatios are ferric ÷ peer, the median of the per-run ratios, in each mode \
+         measured. ferric's own CPU per invocation (its process alone, without the worker) is an absolute \
+         target, for every language (the whole lambda_runtime echo client takes ~33 µs).\n\n\
+         | client | metric | target |",
+    );
     for m in modes {
         let _ = write!(out, " {} | |", m.name());
     }
