@@ -4,7 +4,7 @@
 # interpreters' start-up and idle memory).
 #
 #   scripts/bench.sh                  full run, writes BENCHMARKS.md: 7 runs, each measuring every
-#                                     client in both modes (about 15 minutes here, plus a few
+#                                     client in both modes (about 6 minutes here, plus a few
 #                                     minutes the first time to install the peers)
 #   scripts/bench.sh --pin            the pinned mode only (= --modes pinned; --modes unpinned: the
 #                                     other): pinned = harness on CPU 0, each client's process tree
