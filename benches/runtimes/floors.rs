@@ -242,10 +242,10 @@ pub fn section(
          start-up (a shim's cold start also imports its own code and the handler), a bare interpreter's \
          idle memory (a shim's worker is one such process, plus ferric), and ferric with a native echo \
          worker (benches/peers/rust-echo/src/bin/native-worker.rs: no interpreter, so what remains is \
-         ferric's own cost and the pipe round trip to a worker process). A floor process runs alone, after \
-         the clients have exited, so its PSS (shared pages split between the processes mapping them) is \
-         close to its RSS, while a client's PSS shares libraries with the other clients alive beside it: \
-         compare RSS with RSS.\n\n",
+         ferric's own cost and the pipe round trip to a worker process). A floor process runs after the \
+         clients have exited, while a client's PSS (shared pages split between the processes mapping them) \
+         shares libraries with the other clients alive beside it; both depend on what else maps the same \
+         files at that moment: compare RSS with RSS.\n\n",
     );
     table_head(out, modes);
     let by_key = |k: &str| clients.iter().find(|c| c.key == k);
