@@ -65,6 +65,11 @@ pub fn tree(root: u32) -> Vec<u32> {
     out
 }
 
+/// Time on a CPU of one process (all its threads, none of its children), nanoseconds.
+pub fn process_cpu_ns(pid: u32) -> u64 {
+    schedstat_ns(pid)
+}
+
 fn schedstat_ns(pid: u32) -> u64 {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;

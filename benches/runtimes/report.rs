@@ -1,10 +1,44 @@
-//! Turning the runs into BENCHMARKS.md: medians over runs, ratios to the baseline measured in
-//! the same run, the issue's targets, machine information.
+//! What the runs produce and how it is judged: the metrics, the modes (unpinned and pinned),
+//! every client's per-run figures in each mode, medians over runs, ratios to the baseline
+//! measured in the same run, and the issue's targets. `render` turns this into BENCHMARKS.md.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use crate::clients::Family;
+
+/// How the client's process tree shares the machine's CPUs with the harness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    /// Nothing pinned: the client may use every CPU (a Lambda function over 1,769 MB has 2+
+    /// vCPUs).
+    Unpinned,
+    /// The harness on CPU 0, the client's whole process tree on CPU 1 (a function of 128 to
+    /// 1,769 MB has at most one vCPU's worth).
+    Pinned,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Unpinned, Mode::Pinned];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Unpinned => "unpinned",
+            Mode::Pinned => "pinned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// The section heading: the mode and the Lambda memory sizes it stands for.
+    pub fn title(self) -> &'static str {
+        match self {
+            Mode::Unpinned => "Unpinned: the client may use both CPUs (as a Lambda function of more than 1,769 MB, 2+ vCPUs)",
+            Mode::Pinned => "Pinned: the client's process tree on one CPU (as a Lambda function of 128–1,769 MB, at most one vCPU)",
+        }
+    }
+}
 
 /// How a metric reads.
 pub struct Metric {
@@ -41,7 +75,12 @@ pub const METRICS: &[Metric] = &[
         unit: "inv/s",
         higher_is_better: true,
     },
-    m("cpu", "CPU per invocation (schedstat)", "µs"),
+    m("cpu", "CPU per invocation, process tree (schedstat)", "µs"),
+    m(
+        "cpu_self",
+        "ferric's own CPU per invocation (ferric process alone, schedstat)",
+        "µs",
+    ),
     m(
         "cpu_ticks",
         "CPU per invocation (stat ticks, cross-check)",
@@ -64,40 +103,67 @@ pub const METRICS: &[Metric] = &[
     m("conc_p50", "MAX_CONCURRENCY=2: latency p50", "µs"),
 ];
 
-/// A target from the issue: `metric` of `family`'s ferric against its baseline.
-pub struct Target {
-    pub family: Family,
-    pub key: &'static str,
-    pub limit: f64,
-}
-
-const fn t(family: Family, key: &'static str, limit: f64) -> Target {
-    Target { family, key, limit }
-}
-
-pub const TARGETS: &[Target] = &[
-    t(Family::Python, "cold_response", 0.6),
-    t(Family::Python, "p50", 1.0),
-    t(Family::Python, "throughput", 1.0),
-    t(Family::Python, "cpu", 1.0),
-    t(Family::Python, "rss", 1.0),
-    t(Family::Python, "echo 1 MiB compact", 0.8),
-    t(Family::Python, "echo 1 MiB pretty", 0.8),
-    t(Family::Python, "echo 5.5 MB compact", 0.8),
-    t(Family::Python, "echo 5.5 MB pretty", 0.8),
-    t(Family::Node, "cold_response", 0.8),
-    t(Family::Node, "rss", 0.8),
-    t(Family::Node, "p50", 1.0),
-];
-
-fn metric(key: &str) -> &'static Metric {
+pub fn metric(key: &str) -> &'static Metric {
     METRICS
         .iter()
         .find(|m| m.key == key)
         .expect("targets name known metrics")
 }
 
-/// One client's outcome over all runs.
+/// What a target asks of ferric.
+#[derive(Debug, Clone, Copy)]
+pub enum Goal {
+    /// The median of the per-run ratios ferric ÷ baseline: at most (or, for a metric where
+    /// higher is better, at least) this.
+    Ratio(f64),
+    /// ferric's median, in the metric's unit: at most this.
+    AtMost(f64),
+}
+
+/// A target from the issue: `metric` of `family`'s ferric client, in every mode measured.
+pub struct Target {
+    pub family: Family,
+    pub key: &'static str,
+    pub goal: Goal,
+}
+
+const fn t(family: Family, key: &'static str, goal: Goal) -> Target {
+    Target { family, key, goal }
+}
+
+/// Issue 16's targets: Python against awslambdaric 4.2.2, Node against aws-lambda-ric 4.0.2;
+/// ferric's own CPU per invocation is absolute (lambda_runtime's whole client: ~33 µs), and
+/// applies to the Ruby client too, which has no peer here.
+pub const TARGETS: &[Target] = &[
+    t(Family::Python, "cold_response", Goal::Ratio(0.45)),
+    t(Family::Python, "p50", Goal::Ratio(0.9)),
+    t(Family::Python, "p99", Goal::Ratio(1.0)),
+    t(Family::Python, "throughput", Goal::Ratio(1.2)),
+    t(Family::Python, "cpu_self", Goal::AtMost(25.0)),
+    t(Family::Python, "rss", Goal::Ratio(0.9)),
+    t(Family::Python, "pss", Goal::Ratio(0.9)),
+    t(Family::Python, "echo 1 MiB compact", Goal::Ratio(0.9)),
+    t(Family::Python, "echo 1 MiB pretty", Goal::Ratio(0.9)),
+    t(Family::Python, "echo 5.5 MB compact", Goal::Ratio(0.9)),
+    t(Family::Python, "echo 5.5 MB pretty", Goal::Ratio(0.9)),
+    t(Family::Node, "cold_response", Goal::Ratio(0.9)),
+    t(Family::Node, "p50", Goal::Ratio(0.85)),
+    t(Family::Node, "p99", Goal::Ratio(1.0)),
+    t(Family::Node, "throughput", Goal::Ratio(1.5)),
+    t(Family::Node, "cpu_self", Goal::AtMost(25.0)),
+    t(Family::Node, "rss", Goal::Ratio(1.0)),
+    t(Family::Node, "pss", Goal::Ratio(1.0)),
+    t(Family::Node, "echo 1 MiB compact", Goal::Ratio(0.8)),
+    t(Family::Node, "echo 1 MiB pretty", Goal::Ratio(0.8)),
+    t(Family::Node, "echo 5.5 MB compact", Goal::Ratio(0.8)),
+    t(Family::Node, "echo 5.5 MB pretty", Goal::Ratio(0.8)),
+    t(Family::Ruby, "cpu_self", Goal::AtMost(25.0)),
+];
+
+/// The figures of one run in one mode (absent when that run failed).
+pub type Metrics = BTreeMap<String, f64>;
+
+/// One client's (or one floor's) outcome over all runs.
 pub struct ClientReport {
     pub key: &'static str,
     pub label: &'static str,
@@ -107,8 +173,8 @@ pub struct ClientReport {
     pub status: Option<String>,
     /// A wrong answer (fails the run).
     pub wrong: bool,
-    /// Per run index: the metrics measured in that run (absent when the run failed).
-    pub runs: Vec<Option<BTreeMap<String, f64>>>,
+    /// Per mode, per run index: the metrics measured in that run.
+    pub runs: BTreeMap<Mode, Vec<Option<Metrics>>>,
     pub errors: Vec<String>,
     /// Largest response body seen (bytes).
     pub largest_response: usize,
@@ -117,20 +183,45 @@ pub struct ClientReport {
 }
 
 impl ClientReport {
-    fn values(&self, key: &str) -> Vec<f64> {
-        self.runs
+    pub fn new(key: &'static str, label: &'static str, family: Family) -> ClientReport {
+        ClientReport {
+            key,
+            label,
+            family,
+            command: String::new(),
+            status: None,
+            wrong: false,
+            runs: BTreeMap::new(),
+            errors: Vec::new(),
+            largest_response: 0,
+            conc_in_flight: 0,
+        }
+    }
+
+    fn mode_runs(&self, mode: Mode) -> &[Option<Metrics>] {
+        self.runs.get(&mode).map_or(&[], Vec::as_slice)
+    }
+
+    fn values(&self, key: &str, mode: Mode) -> Vec<f64> {
+        self.mode_runs(mode)
             .iter()
             .flatten()
             .filter_map(|r| r.get(key).copied())
             .collect()
     }
 
-    pub fn median(&self, key: &str) -> Option<f64> {
-        median(self.values(key))
+    pub fn median(&self, key: &str, mode: Mode) -> Option<f64> {
+        median(self.values(key, mode))
     }
 
+    /// Runs with figures, over all modes.
     pub fn ok_runs(&self) -> usize {
-        self.runs.iter().flatten().count()
+        self.runs.values().flatten().flatten().count()
+    }
+
+    /// Add one run's figures in `mode`.
+    pub fn push(&mut self, mode: Mode, metrics: Option<Metrics>) {
+        self.runs.entry(mode).or_default().push(metrics);
     }
 }
 
@@ -147,13 +238,18 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// Per-run ratios of `a` to `b` for `key` (only runs where both were measured):
+/// Per-run ratios of `a` to `b` for `key` in `mode` (only runs where both were measured):
 /// (median, min, max, count).
-pub fn ratio(a: &ClientReport, b: &ClientReport, key: &str) -> Option<(f64, f64, f64, usize)> {
+pub fn ratio(
+    a: &ClientReport,
+    b: &ClientReport,
+    key: &str,
+    mode: Mode,
+) -> Option<(f64, f64, f64, usize)> {
     let ratios: Vec<f64> = a
-        .runs
+        .mode_runs(mode)
         .iter()
-        .zip(&b.runs)
+        .zip(b.mode_runs(mode))
         .filter_map(|(x, y)| {
             let (x, y) = (x.as_ref()?.get(key)?, y.as_ref()?.get(key)?);
             (*y > 0.0).then(|| x / y)
@@ -165,332 +261,40 @@ pub fn ratio(a: &ClientReport, b: &ClientReport, key: &str) -> Option<(f64, f64,
     median(ratios).map(|m| (m, min, max, n))
 }
 
-fn fmt_value(v: f64, unit: &str) -> String {
-    let digits = match unit {
-        "ms" if v < 10.0 => 2,
-        "ms" | "MiB" => 1,
-        _ => 0,
-    };
-    format!("{v:.digits$} {unit}")
-}
-
-/// Everything the report says besides the clients.
-pub struct Context {
-    pub machine: Vec<(String, String)>,
-    pub method: Vec<String>,
-    pub command: String,
-    pub findings: Option<String>,
-}
-
-fn cell(c: &ClientReport, key: &str) -> String {
-    if c.status.is_some() {
-        return if c.wrong { "FAILED" } else { "skipped" }.into();
-    }
-    match c.median(key) {
-        Some(v) => {
-            let mut s = fmt_value(v, metric(key).unit);
-            if key.starts_with("conc") && c.conc_in_flight < 2 {
-                s.push_str(" ¹");
-            }
-            s
-        }
-        None => "–".into(),
-    }
-}
-
-fn ratio_cell(a: &ClientReport, b: &ClientReport, key: &str) -> String {
-    match ratio(a, b, key) {
-        Some((m, lo, hi, n)) if n > 1 => format!("**{m:.2}×** ({lo:.2}–{hi:.2})"),
-        Some((m, _, _, _)) => format!("**{m:.2}×**"),
-        None => "–".into(),
-    }
-}
-
-/// Whether `ferric` meets the target for `key`, as text.
-fn verdict(ferric: &ClientReport, base: &ClientReport, target: &Target) -> String {
-    let metric = metric(target.key);
-    match ratio(ferric, base, target.key) {
-        None => "not measured".into(),
-        Some((r, _, _, _)) => {
-            let met = if metric.higher_is_better {
-                r >= target.limit
-            } else {
-                r <= target.limit
-            };
-            if met {
-                "✅ met".into()
-            } else {
-                "❌ missed".into()
-            }
-        }
-    }
-}
-
-fn target_text(metric: &Metric, limit: f64) -> String {
-    if metric.higher_is_better {
-        format!("≥ {limit:.1}×")
-    } else {
-        format!("≤ {limit:.1}×")
-    }
-}
-
-/// The side-by-side table of one family: ferric, its baseline, the ratio and the targets.
-fn family_table(
-    out: &mut String,
+/// Whether `ferric` meets `target` in `mode` (against `base` for a ratio), or None when it
+/// was not measured.
+pub fn met(
     ferric: &ClientReport,
-    base: &ClientReport,
-    floor: Option<&ClientReport>,
-) {
-    let family = ferric.family;
-    let _ = write!(
-        out,
-        "| metric | {} | {} | ratio (median of per-run ratios, range) | target | |",
-        ferric.label, base.label
-    );
-    if let Some(f) = floor {
-        let _ = write!(out, " {} (floor) |", f.label);
-    }
-    out.push('\n');
-    out.push_str("|---|---:|---:|---|---|---|");
-    if floor.is_some() {
-        out.push_str("---:|");
-    }
-    out.push('\n');
-    for metric in METRICS {
-        if metric.key == "cpu_ticks" {
-            continue;
+    base: Option<&ClientReport>,
+    target: &Target,
+    mode: Mode,
+) -> Option<bool> {
+    match target.goal {
+        Goal::AtMost(limit) => ferric.median(target.key, mode).map(|v| v <= limit),
+        Goal::Ratio(limit) => {
+            let (r, ..) = ratio(ferric, base?, target.key, mode)?;
+            Some(if metric(target.key).higher_is_better {
+                r >= limit
+            } else {
+                r <= limit
+            })
         }
-        let target = TARGETS
-            .iter()
-            .find(|t| t.family == family && t.key == metric.key);
-        let (target_s, verdict_s) = match target {
-            Some(t) => (target_text(metric, t.limit), verdict(ferric, base, t)),
-            None => (String::new(), String::new()),
-        };
-        let _ = write!(
-            out,
-            "| {} | {} | {} | {} | {} | {} |",
-            metric.label,
-            cell(ferric, metric.key),
-            cell(base, metric.key),
-            ratio_cell(ferric, base, metric.key),
-            target_s,
-            verdict_s
-        );
-        if let Some(f) = floor {
-            let _ = write!(out, " {} |", cell(f, metric.key));
-        }
-        out.push('\n');
     }
 }
 
-/// The whole document.
-pub fn render(ctx: &Context, clients: &[ClientReport]) -> String {
-    let mut out = String::new();
-    out.push_str("# Benchmarks: ferric against awslambdaric, aws-lambda-ric and native Rust\n\n");
-    let _ = writeln!(
-        out,
-        "Generated by `{}` (the harness is `benches/runtimes.rs`, run with `cargo bench --bench runtimes`). \
-         Do not edit by hand: the text under *Findings* comes from `benches/runtimes/findings.md`.\n",
-        ctx.command
-    );
-    out.push_str("This machine has 2 noisy cores shared with other work, so **the ratios measured in the same run are \
-                  the figures that count**; absolute numbers are context. Each ratio is the median over runs of \
-                  (ferric ÷ baseline) within one run, with the range over runs.\n\n");
-
-    let by_key = |k: &str| clients.iter().find(|c| c.key == k);
-    let floor = by_key("rust").filter(|c| c.status.is_none());
-    let sections = [
-        (
-            "Python: ferric + Python shim vs awslambdaric",
-            "ferric-python",
-            "awslambdaric",
-        ),
-        (
-            "Node: ferric + Node shim vs aws-lambda-ric",
-            "ferric-node",
-            "aws-lambda-ric",
-        ),
-    ];
-    for (title, fk, bk) in sections {
-        let (Some(f), Some(b)) = (by_key(fk), by_key(bk)) else {
-            continue;
-        };
-        let _ = writeln!(out, "## {title}\n");
-        for c in [f, b] {
-            if let Some(s) = &c.status {
-                let _ = writeln!(
-                    out,
-                    "* **{}: {}**: {}\n",
-                    c.label,
-                    if c.wrong { "FAILED" } else { "skipped" },
-                    one_line(s)
-                );
-            }
+/// The target as text: `≤ 0.45×`, `≥ 1.2×`, `≤ 25 µs`.
+pub fn target_text(target: &Target) -> String {
+    let metric = metric(target.key);
+    let number = |x: f64| {
+        if (x * 10.0).fract().abs() < 1e-9 {
+            format!("{x:.1}")
+        } else {
+            format!("{x:.2}")
         }
-        family_table(&mut out, f, b, floor);
-        out.push('\n');
-    }
-    if clients.iter().any(|c| c.conc_in_flight == 1) {
-        out.push_str(
-            "¹ never had two invocations in flight: this client serves one at a time even with \
-                      `AWS_LAMBDA_MAX_CONCURRENCY=2`.\n\n",
-        );
-    }
-
-    for (base, alt) in [
-        ("ferric-python", "ferric-python-alt"),
-        ("ferric-node", "ferric-node-alt"),
-    ] {
-        if let (Some(b), Some(a)) = (by_key(base), by_key(alt)) {
-            ab_table(&mut out, b, a);
-        }
-    }
-    targets_section(&mut out, clients);
-    all_clients(&mut out, clients);
-    notes(&mut out, clients);
-
-    out.push_str("## Machine\n\n| | |\n|---|---|\n");
-    for (k, v) in &ctx.machine {
-        let _ = writeln!(out, "| {k} | {v} |");
-    }
-    out.push_str("\n## Method\n\n");
-    for line in &ctx.method {
-        let _ = writeln!(out, "* {line}");
-    }
-    out.push_str(
-        "\n### Commands\n\nEach client runs in `target/bench/task` (a copy of `benches/handlers`: `echo.py`, \
-         `index.mjs`) with the environment described above (`_HANDLER`, `LAMBDA_TASK_ROOT`, the \
-         `AWS_LAMBDA_FUNCTION_*` and log variables, `AWS_LAMBDA_RUNTIME_API`). aws-lambda-ric 4.0.2 \
-         declares Node >= 22 but runs on Node 20; it refuses to start without `_HANDLER`, \
-         `LAMBDA_TASK_ROOT` and those variables, and is started as `node <package>/index.mjs` directly \
-         (through `npx` its cold start is ~300 ms longer).\n\n",
-    );
-    for c in clients {
-        let _ = writeln!(out, "* {}: `{}`", c.label, c.command);
-    }
-    if let Some(f) = &ctx.findings {
-        out.push_str("\n## Findings\n\n");
-        out.push_str(f.trim());
-        out.push('\n');
-    }
-    out
-}
-
-fn one_line(s: &str) -> String {
-    let s = s.replace('|', "\\|");
-    let mut lines = s.lines().filter(|l| !l.trim().is_empty());
-    let first = lines.next().unwrap_or("").to_string();
-    let rest: Vec<&str> = lines.collect();
-    if rest.is_empty() {
-        first
-    } else {
-        format!("{first} (… {})", rest.join(" ⏎ "))
-    }
-}
-
-/// A/B of two ferric builds (BENCH_FERRIC_ALT), measured in the same runs.
-fn ab_table(out: &mut String, base: &ClientReport, alt: &ClientReport) {
-    let _ = writeln!(
-        out,
-        "## A/B: {} vs {}\n\n| metric | {} | {} | ratio alt ÷ base |\n|---|---:|---:|---|",
-        alt.label, base.label, base.label, alt.label
-    );
-    for metric in METRICS {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} |",
-            metric.label,
-            cell(base, metric.key),
-            cell(alt, metric.key),
-            ratio_cell(alt, base, metric.key)
-        );
-    }
-    out.push('\n');
-}
-
-fn targets_section(out: &mut String, clients: &[ClientReport]) {
-    out.push_str("## Targets\n\n| client | metric | target | ratio | |\n|---|---|---|---|---|\n");
-    let by_key = |k: &str| clients.iter().find(|c| c.key == k);
-    for target in TARGETS {
-        let (fk, bk) = match target.family {
-            Family::Python => ("ferric-python", "awslambdaric"),
-            _ => ("ferric-node", "aws-lambda-ric"),
-        };
-        let (Some(f), Some(b)) = (by_key(fk), by_key(bk)) else {
-            continue;
-        };
-        let metric = metric(target.key);
-        let _ = writeln!(
-            out,
-            "| {} vs {} | {} | {} | {} | {} |",
-            f.label,
-            b.label,
-            metric.label,
-            target_text(metric, target.limit),
-            ratio_cell(f, b, target.key),
-            verdict(f, b, target)
-        );
-    }
-    out.push('\n');
-}
-
-fn all_clients(out: &mut String, clients: &[ClientReport]) {
-    out.push_str("## All clients (medians over runs)\n\n| metric |");
-    for c in clients {
-        let _ = write!(out, " {} |", c.label);
-    }
-    out.push_str("\n|---|");
-    for _ in clients {
-        out.push_str("---:|");
-    }
-    out.push_str("\n| runs measured |");
-    for c in clients {
-        match &c.status {
-            Some(s) => {
-                let _ = write!(
-                    out,
-                    " {}: {} |",
-                    if c.wrong { "FAILED" } else { "skipped" },
-                    one_line(s).chars().take(160).collect::<String>()
-                );
-            }
-            None => {
-                let _ = write!(out, " {} of {} |", c.ok_runs(), c.runs.len());
-            }
-        }
-    }
-    out.push('\n');
-    for metric in METRICS {
-        let _ = write!(out, "| {} |", metric.label);
-        for c in clients {
-            let _ = write!(out, " {} |", cell(c, metric.key));
-        }
-        out.push('\n');
-    }
-    out.push('\n');
-}
-
-fn notes(out: &mut String, clients: &[ClientReport]) {
-    let mut lines = Vec::new();
-    for c in clients {
-        if c.largest_response > 6 * 1024 * 1024 {
-            lines.push(format!(
-                "{}'s largest response was {:.2} MiB: over Lambda's 6 MiB limit (Lambda would refuse it); \
-                 the fake API accepts it so the echo can still be timed.",
-                c.label,
-                c.largest_response as f64 / 1048576.0
-            ));
-        }
-        for e in &c.errors {
-            lines.push(format!("{}: a run failed: {}", c.label, one_line(e)));
-        }
-    }
-    if !lines.is_empty() {
-        out.push_str("## Notes from this run\n\n");
-        for l in lines {
-            let _ = writeln!(out, "* {l}");
-        }
-        out.push('\n');
+    };
+    match target.goal {
+        Goal::AtMost(limit) => format!("≤ {limit:.0} {}", metric.unit),
+        Goal::Ratio(limit) if metric.higher_is_better => format!("≥ {}×", number(limit)),
+        Goal::Ratio(limit) => format!("≤ {}×", number(limit)),
     }
 }

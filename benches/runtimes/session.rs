@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 
 use crate::clients::{tail, Client, Family};
 use crate::events::{preview, Payload};
-use crate::procfs;
+use crate::{affinity, procfs};
 
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bench-echo";
 
@@ -40,6 +40,8 @@ pub struct Warm {
     pub p99: Duration,
     pub throughput: f64,
     pub cpu_us_per_invocation: f64,
+    /// The client's own process alone (for ferric: ferric without its worker).
+    pub cpu_self_us_per_invocation: f64,
     /// The same from `utime + stime` ticks (coarse; a cross-check).
     pub cpu_us_per_invocation_ticks: f64,
 }
@@ -196,17 +198,7 @@ impl Spawner {
             .kill_on_drop(true);
 
         if let Some(cpu) = self.pin {
-            // SAFETY: sched_setaffinity is async-signal-safe; the set is built before the fork.
-            let set = cpu_set(cpu);
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            affinity::pin_command(&mut cmd, cpu);
         }
         api.enqueue(jobs(&self.small, 1));
         let spawned = Instant::now();
@@ -237,33 +229,13 @@ impl Spawner {
     }
 }
 
-/// A CPU set holding only `cpu`.
-pub fn cpu_set(cpu: usize) -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET only writes inside the set (cpu is below CPU_SETSIZE for any real machine).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    set
-}
-
-/// Pin the calling thread (the harness: one thread) to `cpu`.
-pub fn pin_self(cpu: usize) -> std::io::Result<()> {
-    let set = cpu_set(cpu);
-    // SAFETY: a valid cpu_set_t of the size given.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// The warm phase so far, summed over its chunks.
 #[derive(Default)]
 struct WarmTotals {
     latencies: Vec<Duration>,
     busy: Duration,
     cpu_ns: u64,
+    self_ns: u64,
     ticks: u64,
     per_process: Vec<(u32, String, u64)>,
 }
@@ -310,10 +282,13 @@ impl Live {
             Vec::new()
         };
         let before = procfs::usage(self.pid);
+        let before_self = procfs::process_cpu_ns(self.pid);
         self.api.enqueue(jobs(&self.small, n));
         let answers = self.phase(n, 300, "the warm phase").await?;
         self.settle().await;
         let after = procfs::usage(self.pid);
+        let after_self = procfs::process_cpu_ns(self.pid);
+        self.warm.self_ns += after_self.saturating_sub(before_self);
         let first = answers.iter().map(|a| a.served).min();
         let last = answers.iter().map(|a| a.answered).max();
         if let (Some(first), Some(last)) = (first, last) {
@@ -361,6 +336,7 @@ impl Live {
             p99: percentile(&lat, 0.99),
             throughput: n / self.warm.busy.as_secs_f64().max(1e-9),
             cpu_us_per_invocation: self.warm.cpu_ns as f64 / 1e3 / n,
+            cpu_self_us_per_invocation: self.warm.self_ns as f64 / 1e3 / n,
             cpu_us_per_invocation_ticks: self.warm.ticks as f64 * 1e6
                 / procfs::ticks_per_second() as f64
                 / n,
