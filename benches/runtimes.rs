@@ -342,7 +342,7 @@ fn write_report(
     let previous = [&out, &benchmarks]
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
-        .find(|t| render::soak_block(t).is_some());
+        .find(|t| !render::kept_blocks(t).is_empty());
     let text = render::render(ctx, reports, floor_reports, previous.as_deref());
     std::fs::write(&out, &text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     eprintln!("bench: wrote {}", out.display());

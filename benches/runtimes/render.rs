@@ -1,7 +1,7 @@
 //! BENCHMARKS.md from the reports: per family and per mode the side-by-side table with ratios
 //! and targets, the Ruby client, the floors, the targets summary, every client, the machine
-//! and the method. A `<!-- soak:begin -->…<!-- soak:end -->` block of the file being replaced
-//! (written with the soak bench) is carried over unchanged.
+//! and the method. The `<!-- soak:begin -->…<!-- soak:end -->` and `streaming` blocks of the file being
+//! replaced (written by the soak and streaming benches) are carried over unchanged.
 
 use std::fmt::Write as _;
 
@@ -138,7 +138,7 @@ fn status_lines(out: &mut String, clients: &[&ClientReport]) {
     }
 }
 
-/// The whole document. `previous` is the file being replaced (for its soak block).
+/// The whole document. `previous` is the file being replaced (for its kept blocks).
 pub fn render(
     ctx: &Context,
     clients: &[ClientReport],
@@ -186,7 +186,7 @@ pub fn render(
     }
     notes(&mut out, clients);
     tail(&mut out, ctx, clients, floor_reports);
-    if let Some(block) = previous.and_then(soak_block) {
+    for block in previous.map(kept_blocks).unwrap_or_default() {
         out.push('\n');
         out.push_str(block);
         out.push('\n');
@@ -261,12 +261,20 @@ fn ruby_section(out: &mut String, r: &ClientReport, modes: &[Mode]) {
     out.push('\n');
 }
 
-/// The `<!-- soak:begin -->…<!-- soak:end -->` block of a previous report, if it has one.
-pub fn soak_block(text: &str) -> Option<&str> {
-    let start = text.find("<!-- soak:begin")?;
-    let end_tag = "<!-- soak:end -->";
-    let end = start + text[start..].find(end_tag)? + end_tag.len();
+/// The blocks other benchmarks write into BENCHMARKS.md and this harness keeps.
+pub const KEPT_BLOCKS: [&str; 2] = ["soak", "streaming"];
+
+/// The `<!-- NAME:begin -->…<!-- NAME:end -->` block of a previous report, if it has one.
+pub fn block<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let start = text.find(&format!("<!-- {name}:begin"))?;
+    let end_tag = format!("<!-- {name}:end -->");
+    let end = start + text[start..].find(&end_tag)? + end_tag.len();
     Some(&text[start..end])
+}
+
+/// The kept blocks ([`KEPT_BLOCKS`]) of a previous report, in that order.
+pub fn kept_blocks(text: &str) -> Vec<&str> {
+    KEPT_BLOCKS.iter().filter_map(|n| block(text, n)).collect()
 }
 
 pub fn one_line(s: &str) -> String {
