@@ -16,9 +16,11 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use bytes::Bytes;
+use std::pin::Pin;
 use tokio::io::AsyncRead;
 use tokio::process::{Child, ChildStdin};
-use tokio::time::{timeout, timeout_at, Instant};
+
+use tokio::time::{timeout, timeout_at, Instant, Sleep};
 
 use crate::lambda::wording::{describe_exit, error_type};
 use logs::LogPump;
@@ -120,6 +122,11 @@ pub struct Worker {
     invocations: u64,
     /// Its tree was ended by [`Worker::kill`] or [`Worker::shutdown`].
     ended: bool,
+    /// The deadline of the call in flight: one timer for the worker's life, moved forward for
+    /// each call. A timer registered anew for every call would make tokio's time driver wake
+    /// its own thread (an `eventfd` write and an extra `epoll_wait`) each time; moving a
+    /// registered timer later is a field update.
+    deadline: Pin<Box<Sleep>>,
 }
 
 impl Drop for Worker {
@@ -180,6 +187,7 @@ impl Worker {
             features: Vec::new(),
             invocations: 0,
             ended: false,
+            deadline: Box::pin(tokio::time::sleep(Duration::ZERO)),
         };
         let failure = match timeout(init_timeout, worker.channel.hello()).await {
             Ok(Ok(Hello::Ready {
@@ -219,14 +227,21 @@ impl Worker {
         deadline: Instant,
     ) -> Result<Answer, WorkerFailure> {
         self.invocations += 1;
+        self.deadline.as_mut().reset(deadline);
         let exchange = self.channel.call(header, body, request_id);
-        match timeout_at(deadline, exchange).await {
-            Err(_) => Err(WorkerFailure::TimedOut(
-                deadline.saturating_duration_since(Instant::now()),
-            )),
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(ChannelError::Closed)) => Err(self.closed_failure().await),
-            Ok(Err(ChannelError::Violation(v))) => Err(v.into()),
+        let answer = tokio::select! {
+            biased;
+            answer = exchange => answer,
+            () = self.deadline.as_mut() => {
+                return Err(WorkerFailure::TimedOut(
+                    deadline.saturating_duration_since(Instant::now()),
+                ));
+            }
+        };
+        match answer {
+            Ok(answer) => Ok(answer),
+            Err(ChannelError::Closed) => Err(self.closed_failure().await),
+            Err(ChannelError::Violation(v)) => Err(v.into()),
         }
     }
 
@@ -236,11 +251,16 @@ impl Worker {
         request_id: &str,
         deadline: Instant,
     ) -> Result<Piece, WorkerFailure> {
-        match timeout_at(deadline, self.channel.next_piece(request_id)).await {
-            Err(_) => Err(WorkerFailure::TimedOut(Duration::ZERO)),
-            Ok(Ok(piece)) => Ok(piece),
-            Ok(Err(ChannelError::Closed)) => Err(self.closed_failure().await),
-            Ok(Err(ChannelError::Violation(v))) => Err(v.into()),
+        self.deadline.as_mut().reset(deadline);
+        let piece = tokio::select! {
+            biased;
+            piece = self.channel.next_piece(request_id) => piece,
+            () = self.deadline.as_mut() => return Err(WorkerFailure::TimedOut(Duration::ZERO)),
+        };
+        match piece {
+            Ok(piece) => Ok(piece),
+            Err(ChannelError::Closed) => Err(self.closed_failure().await),
+            Err(ChannelError::Violation(v)) => Err(v.into()),
         }
     }
 
