@@ -135,7 +135,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
         let frame = tokio::select! {
             // The worker may answer before reading everything (or stop reading): either way
             // its answer, or its silence until the deadline, decides.
-            _ = write => read.await?,
+            _ = write => spin_then_wait(&mut read).await?,
             frame = &mut read => frame?,
         };
         match frame {
@@ -206,6 +206,33 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
         self.input.write_all(protocol::SHUTDOWN_FRAME).await?;
         self.input.flush().await
     }
+}
+
+/// How long ferric polls for a worker's answer before it sleeps on it, when it has a CPU of its
+/// own to poll on (see [`spin_then_wait`]).
+const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// Await `read`, first polling it for up to [`SPIN`] when this process may run on more than
+/// one CPU. Sleeping in `epoll_wait` right after the invoke frame goes out lets this CPU go
+/// idle, and waking an idle virtual CPU when the answer comes costs tens of microseconds; a
+/// small handler answers within the spin. Each turn yields the CPU (`sched_yield`), so a
+/// worker woken onto this CPU runs at once. On one CPU there is no spin: it would only take
+/// the worker's time. Measured in BENCHMARKS.md (benches/runtimes/findings.md).
+async fn spin_then_wait<F: std::future::Future + Unpin>(read: &mut F) -> F::Output {
+    static CPUS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let spin =
+        *CPUS.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
+    if spin {
+        let until = std::time::Instant::now() + SPIN;
+        while std::time::Instant::now() < until {
+            if let Some(out) = futures_util::FutureExt::now_or_never(&mut *read) {
+                return out;
+            }
+            std::thread::yield_now();
+            tokio::task::yield_now().await;
+        }
+    }
+    read.await
 }
 
 /// What is wrong with a frame that is not the expected answer to `request_id`.
