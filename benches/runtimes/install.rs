@@ -1,7 +1,8 @@
 //! Installing and building what the clients need: ferric itself (`cargo build --release`),
 //! the native peers in benches/peers/rust-echo (the lambda_runtime echo and the native ferric
 //! worker, built into target/peers), awslambdaric in the venv `.cache/py-venv`, and
-//! aws-lambda-ric in `.cache/node-ric-bench`. Each install logs to target/bench/install.log.
+//! aws-lambda-ric in `.cache/node-ric-bench` (unless scripts/setup-peers.sh put the same version
+//! in `.cache/node-ric4`). Each install logs to target/bench/install.log.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -147,9 +148,7 @@ impl Setup {
     }
 
     fn install_node_ric(&self) -> Result<PathBuf, String> {
-        let dir = self.root.join(".cache/node-ric-bench");
-        let pkg = dir.join("node_modules/aws-lambda-ric");
-        let ready = || {
+        let ready = |pkg: &std::path::Path| {
             let version = fs::read_to_string(pkg.join("package.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -158,7 +157,17 @@ impl Setup {
                 && pkg.join("rapid-client.node").exists()
                 && pkg.join("index.mjs").exists()
         };
-        if ready() {
+        // The same version that scripts/setup-peers.sh installs for the tests, if it is there:
+        // one native build instead of two.
+        let tests_copy = self
+            .root
+            .join(".cache/node-ric4/node_modules/aws-lambda-ric");
+        if ready(&tests_copy) {
+            return Ok(tests_copy.join("index.mjs"));
+        }
+        let dir = self.root.join(".cache/node-ric-bench");
+        let pkg = dir.join("node_modules/aws-lambda-ric");
+        if ready(&pkg) {
             return Ok(pkg.join("index.mjs"));
         }
         if !self.install {
@@ -179,7 +188,7 @@ impl Setup {
                 .env("npm_config_nodedir", "/usr")
                 .current_dir(&dir),
         )?;
-        if ready() {
+        if ready(&pkg) {
             Ok(pkg.join("index.mjs"))
         } else {
             Err("aws-lambda-ric installed but its native client (rapid-client.node) is missing; it needs cmake autoconf automake libtool g++ (scripts/bench.sh installs them)".into())
