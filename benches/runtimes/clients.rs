@@ -5,8 +5,9 @@
 //! harness itself when missing:
 //! * awslambdaric 4.2.2 into the venv `.cache/py-venv` (also ferric's Python, for fairness);
 //! * aws-lambda-ric 4.0.2 into `.cache/node-ric-bench`, or the tests' copy in `.cache/node-ric4`
-//!   (npm compiles its native client; it declares Node >= 22 but runs on Node 20; started as `node <pkg>/index.mjs`, not `npx`,
-//!   with `_HANDLER` and `LAMBDA_TASK_ROOT` set, as the AWS base images do);
+//!   (npm compiles its native client; it declares Node >= 22 but runs on Node 20; started as
+//!   `node <pkg>/index.mjs`, not `npx`, with `_HANDLER` and `LAMBDA_TASK_ROOT` set, as the AWS
+//!   base images do);
 //! * the lambda_runtime echo in benches/peers/rust-echo, built into target/peers, and the
 //!   native ferric worker beside it (`ferric-native`: the floor of ferric's own overhead).
 //!
