@@ -69,10 +69,16 @@ class FrameWriter {
       delete header.xray_cause;
       headerJson = JSON.stringify(header);
     }
-    const parts = [Buffer.from(headerJson + '\n', 'utf8')];
-    if (payload !== undefined) parts.push(payload, Buffer.from('\n'));
+    const head = Buffer.from(headerJson + '\n', 'utf8');
     try {
-      this.writeAll(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+      if (payload === undefined) {
+        this.writeAll(head);
+      } else if (payload.length < LARGE_PAYLOAD) {
+        this.writeAll(Buffer.concat([head, payload, NEWLINE]));
+      } else {
+        // a large payload (a stream chunk, a big result) goes out with writev, not copied
+        writevFully(this.fd, [head, payload, NEWLINE]);
+      }
     } catch (e) {
       fatal(`cannot write to the frame channel (fd ${this.fd}): ${e.message}`);
     }
@@ -94,6 +100,36 @@ let sleepCell = null;
 function sleep(ms) {
   if (!sleepCell) sleepCell = new Int32Array(new SharedArrayBuffer(4));
   Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+// Payloads from this size on are written with writev (no copy); smaller ones are copied into
+// one buffer, which costs less than the iovec setup.
+const LARGE_PAYLOAD = 16 * 1024;
+const NEWLINE = Buffer.from('\n');
+
+/** writeFully for several buffers: one writev while everything fits, the rest as it comes. */
+function writevFully(fd, bufs) {
+  let n;
+  for (;;) {
+    try {
+      n = fs.writevSync(fd, bufs);
+      break;
+    } catch (e) {
+      if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR') {
+        sleep(1);
+        continue;
+      }
+      throw e;
+    }
+  }
+  for (const b of bufs) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    writeFully(fd, n === 0 ? b : b.subarray(n));
+    n = 0;
+  }
 }
 
 /**
