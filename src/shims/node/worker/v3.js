@@ -115,102 +115,134 @@ function parseJsonHeader(value, name) {
 }
 
 // InvokeContext.attachEnvironmentData: the data fields, after the callback API, in this order.
+// (Assigned one by one rather than Object.assign'd from two temporary objects, in the same order
+// and only once both headers have parsed: the same context, two objects fewer per invocation.)
 function attachEnvironmentData(inv, callbackContext) {
   forwardXRay(inv.traceId);
   const deadline = inv.deadline;
-  return Object.assign(
-    callbackContext,
-    {
-      functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
-      functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
-      memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
-      logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
-      logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
-    },
-    {
-      clientContext: parseJsonHeader(inv.clientContext, 'ClientContext'),
-      identity: parseJsonHeader(inv.cognitoIdentity, 'CognitoIdentity'),
-      invokedFunctionArn: inv.arn,
-      awsRequestId: inv.id,
-      tenantId: inv.tenantId,
-      getRemainingTimeInMillis: function () {
-        return deadline - Date.now();
-      },
-    },
-  );
+  const clientContext = parseJsonHeader(inv.clientContext, 'ClientContext');
+  const identity = parseJsonHeader(inv.cognitoIdentity, 'CognitoIdentity');
+  const env = process.env;
+  const c = callbackContext;
+  c.functionVersion = env.AWS_LAMBDA_FUNCTION_VERSION;
+  c.functionName = env.AWS_LAMBDA_FUNCTION_NAME;
+  c.memoryLimitInMB = env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
+  c.logGroupName = env.AWS_LAMBDA_LOG_GROUP_NAME;
+  c.logStreamName = env.AWS_LAMBDA_LOG_STREAM_NAME;
+  c.clientContext = clientContext;
+  c.identity = identity;
+  c.invokedFunctionArn = inv.arn;
+  c.awsRequestId = inv.id;
+  c.tenantId = inv.tenantId;
+  // a named binding, so the function's name is getRemainingTimeInMillis as in the object literal
+  const getRemainingTimeInMillis = function () {
+    return deadline - Date.now();
+  };
+  c.getRemainingTimeInMillis = getRemainingTimeInMillis;
+  return c;
 }
 
 // CallbackContext: [callback, context, markCompleted]. The first of callback/done/succeed/fail
 // wins; a successful callback waits for the event loop to drain unless
-// context.callbackWaitsForEmptyEventLoop is false.
-function buildCallbackContext(inv, runtime, scheduleNext) {
-  const { loop, logger } = runtime;
-  const postError = (err, cb) => {
-    logger.error('Invoke Error', err);
-    loop.postInvocationError(err, inv, cb);
-  };
-  let isCompleteInvoked = false;
-  const complete = (result, cb) => {
-    if (isCompleteInvoked) {
+// context.callbackWaitsForEmptyEventLoop is false. The state lives in one CallbackState and the
+// four functions handed out are anonymous and take `arguments`, as aws-lambda-ric's wrapped ones
+// are (name "", length 0): fewer objects per invocation than a closure for every step, which
+// keeps V8's young generation from growing under load (benches/runtimes/findings.md).
+class CallbackState {
+  constructor(inv, runtime, scheduleNext) {
+    this.inv = inv;
+    this.runtime = runtime;
+    this.scheduleNext = scheduleNext;
+    this.isCompleteInvoked = false;
+    this.waitForEmptyEventLoop = true;
+    this.finished = false;
+  }
+
+  postError(err) {
+    this.runtime.logger.error('Invoke Error', err);
+    this.runtime.loop.postInvocationError(err, this.inv, this.scheduleNext);
+  }
+
+  complete(result) {
+    if (this.isCompleteInvoked) {
       console.error(
         'Invocation has already been reported as done. Cannot call complete more than once per invocation.',
       );
       return;
     }
-    isCompleteInvoked = true;
-    loop.postInvocationResponse(result, inv, cb);
-  };
-  let waitForEmptyEventLoop = true;
-  const callback = function (err, result) {
-    inv.beforeExit = null;
+    this.isCompleteInvoked = true;
+    this.runtime.loop.postInvocationResponse(result, this.inv, this.scheduleNext);
+  }
+
+  callback(err, result) {
+    this.inv.beforeExit = null;
     if (err !== undefined && err !== null) {
-      postError(err, scheduleNext);
-    } else if (!waitForEmptyEventLoop) {
-      complete(result, scheduleNext);
+      this.postError(err);
+    } else if (!this.waitForEmptyEventLoop) {
+      this.complete(result);
     } else {
-      inv.beforeExit = () => {
-        setImmediate(() => complete(result, scheduleNext));
+      this.inv.beforeExit = () => {
+        setImmediate(() => this.complete(result));
       };
     }
-  };
-  const done = (err, result) => {
-    inv.beforeExit = null;
-    if (err !== undefined && err !== null) postError(err, scheduleNext);
-    else complete(result, scheduleNext);
-  };
-  const succeed = (result) => {
-    done(null, result);
-  };
-  const fail = (err) => {
-    if (err === undefined || err === null) done('handled');
-    else done(err, null);
-  };
+  }
+
+  done(err, result) {
+    this.inv.beforeExit = null;
+    if (err !== undefined && err !== null) this.postError(err);
+    else this.complete(result);
+  }
+
+  fail(err) {
+    if (err === undefined || err === null) this.done('handled');
+    else this.done(err, null);
+  }
+}
+
+function buildCallbackContext(inv, runtime, scheduleNext) {
+  const st = new CallbackState(inv, runtime, scheduleNext);
+  // [callback, succeed, fail, done]: only the first call of any of them counts
+  const once = [
+    function () {
+      if (!st.finished) {
+        st.callback(arguments[0], arguments[1]);
+        st.finished = true;
+      }
+    },
+    function () {
+      if (!st.finished) {
+        st.done(null, arguments[0]);
+        st.finished = true;
+      }
+    },
+    function () {
+      if (!st.finished) {
+        st.fail(arguments[0]);
+        st.finished = true;
+      }
+    },
+    function () {
+      if (!st.finished) {
+        st.done(arguments[0], arguments[1]);
+        st.finished = true;
+      }
+    },
+  ];
   const callbackContext = {
     get callbackWaitsForEmptyEventLoop() {
-      return waitForEmptyEventLoop;
+      return st.waitForEmptyEventLoop;
     },
     set callbackWaitsForEmptyEventLoop(value) {
-      waitForEmptyEventLoop = value;
+      st.waitForEmptyEventLoop = value;
     },
-    succeed,
-    fail,
-    done,
+    succeed: once[1],
+    fail: once[2],
+    done: once[3],
   };
-  let finished = false;
-  const onlyAllowFirstCall = (toWrap) =>
-    function () {
-      if (!finished) {
-        toWrap.apply(null, arguments);
-        finished = true;
-      }
-    };
-  callbackContext.succeed = onlyAllowFirstCall(callbackContext.succeed);
-  callbackContext.fail = onlyAllowFirstCall(callbackContext.fail);
-  callbackContext.done = onlyAllowFirstCall(callbackContext.done);
   const markCompleted = () => {
-    isCompleteInvoked = true;
+    st.isCompleteInvoked = true;
   };
-  return [onlyAllowFirstCall(callback), callbackContext, markCompleted];
+  return [once[0], callbackContext, markCompleted];
 }
 
 function _isPromise(obj) {
