@@ -40,6 +40,8 @@
 
 #[path = "runtimes/affinity.rs"]
 mod affinity;
+#[path = "runtimes/blocks.rs"]
+mod blocks;
 #[path = "runtimes/clients.rs"]
 mod clients;
 #[path = "runtimes/context.rs"]
@@ -48,6 +50,8 @@ mod context;
 mod events;
 #[path = "runtimes/floors.rs"]
 mod floors;
+#[path = "runtimes/platform.rs"]
+mod platform;
 #[path = "runtimes/procfs.rs"]
 mod procfs;
 #[path = "runtimes/render.rs"]
@@ -342,7 +346,7 @@ fn write_report(
     let previous = [&out, &benchmarks]
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
-        .find(|t| !render::kept_blocks(t).is_empty());
+        .find(|t| !blocks::kept_blocks(t).is_empty());
     let text = render::render(ctx, reports, floor_reports, previous.as_deref());
     std::fs::write(&out, &text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     eprintln!("bench: wrote {}", out.display());

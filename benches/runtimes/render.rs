@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use crate::blocks;
+
 use crate::clients::Family;
 use crate::floors;
 use crate::report::{
@@ -186,7 +188,7 @@ pub fn render(
     }
     notes(&mut out, clients);
     tail(&mut out, ctx, clients, floor_reports);
-    for block in previous.map(kept_blocks).unwrap_or_default() {
+    for block in previous.map(blocks::kept_blocks).unwrap_or_default() {
         out.push('\n');
         out.push_str(block);
         out.push('\n');
@@ -259,22 +261,6 @@ fn ruby_section(out: &mut String, r: &ClientReport, modes: &[Mode]) {
         let _ = writeln!(out, " {} |", target.map_or(String::new(), target_text));
     }
     out.push('\n');
-}
-
-/// The blocks other benchmarks write into BENCHMARKS.md and this harness keeps.
-pub const KEPT_BLOCKS: [&str; 2] = ["soak", "streaming"];
-
-/// The `<!-- NAME:begin -->…<!-- NAME:end -->` block of a previous report, if it has one.
-pub fn block<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let start = text.find(&format!("<!-- {name}:begin"))?;
-    let end_tag = format!("<!-- {name}:end -->");
-    let end = start + text[start..].find(&end_tag)? + end_tag.len();
-    Some(&text[start..end])
-}
-
-/// The kept blocks ([`KEPT_BLOCKS`]) of a previous report, in that order.
-pub fn kept_blocks(text: &str) -> Vec<&str> {
-    KEPT_BLOCKS.iter().filter_map(|n| block(text, n)).collect()
 }
 
 pub fn one_line(s: &str) -> String {

@@ -4,34 +4,19 @@
 //! their measurements in time on a noisy machine.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferric_fake_api::{Answer, FakeApi, Invoke, Options, Outcome, Tag};
+use ferric_fake_api::{Answer, FakeApi, Invoke, Outcome, Tag};
 use tokio::process::{Child, Command};
 
-use crate::clients::{tail, Client, Family};
+use crate::clients::{tail, Client};
 use crate::events::{preview, Payload};
+use crate::platform::{environment, platform};
 use crate::{affinity, procfs};
-
-const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bench-echo";
-
-/// The platform every session runs against: `concurrency` invocations in flight at most (as
-/// Lambda: 1; LMI: `AWS_LAMBDA_MAX_CONCURRENCY`), a 15-minute deadline, responses of any size
-/// (a client that re-serialises the 5.5 MB event over Lambda's 6 MiB limit is still timed; the
-/// report notes it), and no request records (the answers are all the harness keeps).
-fn platform(concurrency: usize) -> Options {
-    Options::default()
-        .function_name("bench-echo")
-        .function_arn(ARN)
-        .function_timeout(Duration::from_secs(900))
-        .max_in_flight(concurrency)
-        .response_limit(None)
-        .record(false)
-}
 
 /// The warm phase's figures.
 #[derive(Debug, Clone)]
@@ -103,49 +88,6 @@ fn payload_of(answer: &Answer) -> &Payload {
     answer
         .tag_ref::<Payload>()
         .expect("every invocation is tagged with its payload")
-}
-
-/// The environment every client gets (as on Lambda), plus the client's own variables.
-fn environment(
-    client: &Client,
-    task_root: &Path,
-    api: &str,
-    concurrency: usize,
-) -> Vec<(String, String)> {
-    let handler = match client.family {
-        Family::Node => "index.handler",
-        _ => "echo.handler",
-    };
-    let mut env: Vec<(String, String)> = [
-        ("AWS_LAMBDA_RUNTIME_API", api),
-        ("_HANDLER", handler),
-        ("LAMBDA_TASK_ROOT", &task_root.display().to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "bench-echo"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench-echo"),
-        (
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/01/01/[$LATEST]0123456789abcdef",
-        ),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("TZ", ":UTC"),
-        ("LANG", "C.UTF-8"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for var in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(var) {
-            env.push((var.into(), v));
-        }
-    }
-    if concurrency > 1 {
-        env.push(("AWS_LAMBDA_MAX_CONCURRENCY".into(), concurrency.to_string()));
-    }
-    env.extend(client.env.iter().cloned());
-    env
 }
 
 /// Kills the client's process tree however the session ends.
