@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 use http::{HeaderMap, StatusCode};
 
 use crate::lambda::http::HttpError;
+use crate::lambda::{Posted, ResponseStream};
 use crate::supervisor::*;
 use crate::worker::protocol::Phase;
-use crate::worker::Hooks;
+use crate::worker::{Hooks, Piece};
+use bytes::Bytes;
 
 /// What happened, in order, across the platform and the workers.
 pub type Log = Arc<Mutex<Vec<String>>>;

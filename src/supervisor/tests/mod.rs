@@ -1,13 +1,17 @@
 //! Lane policy over a fake platform and fake workers, with paused time: backoff, recycling,
-//! shutdown order, refused posts, malformed invocations.
+//! shutdown order, refused posts, malformed invocations; streams and SnapStart in their own files.
 
 mod fakes;
+mod snapstart;
+mod streams;
 
 use std::os::unix::process::ExitStatusExt;
 
+use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use super::*;
+use crate::worker::Piece;
 use fakes::*;
 
 fn policy(recycling: Recycling) -> Policy {
@@ -348,164 +352,6 @@ async fn escaped_processes_are_swept_when_a_worker_ends_if_the_policy_says_so() 
         .unwrap();
     let e = events(&log);
     assert_eq!(&e[3..6], ["kill 1", "sweep", "error a Runtime.ExitError"]);
-}
-
-fn chunk(text: &'static str) -> Result<Piece, WorkerFailure> {
-    Ok(Piece::Chunk(Bytes::from_static(text.as_bytes())))
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_stream_is_forwarded_piece_by_piece_and_ended() {
-    let log = Log::default();
-    let platform = FakePlatform::new(&log, vec![Ok(invocation("s"))]);
-    let pieces = vec![chunk("one"), chunk("two"), Ok(Piece::End)];
-    let workers = FakeWorkers::new(&log, vec![Boot::Ready(vec![Call::Stream(pieces)])]);
-    run(platform, workers, Recycling::default())
-        .await
-        .0
-        .unwrap();
-    let e = events(&log);
-    assert_eq!(
-        &e[3..7],
-        [
-            "stream s text/plain",
-            "chunk s one",
-            "chunk s two",
-            "stream end s"
-        ]
-    );
-    assert!(!e
-        .iter()
-        .any(|x| x.starts_with("trailers") || x.starts_with("kill")));
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_handler_error_mid_stream_becomes_trailers_and_the_worker_stays() {
-    let log = Log::default();
-    let platform = FakePlatform::new(&log, vec![Ok(invocation("s")), Ok(invocation("t"))]);
-    let failed = Ok(Piece::Error {
-        error_type: "Error".into(),
-        body: Bytes::from_static(b"{}"),
-    });
-    let workers = FakeWorkers::new(
-        &log,
-        vec![Boot::Ready(vec![Call::Stream(vec![chunk("x"), failed])])],
-    );
-    run(platform, workers, Recycling::default())
-        .await
-        .0
-        .unwrap();
-    let e = events(&log);
-    assert!(e.contains(&"trailers s Error".to_string()), "{e:?}");
-    assert!(
-        e.contains(&"response t {}".to_string()),
-        "same worker serves the next"
-    );
-    assert_eq!(e.iter().filter(|x| x.starts_with("start")).count(), 1);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_worker_that_dies_or_hangs_mid_stream_still_ends_it_with_trailers() {
-    for (failure, kind) in [
-        (
-            WorkerFailure::Exited(std::process::ExitStatus::from_raw(1 << 8)),
-            "Runtime.ExitError",
-        ),
-        (WorkerFailure::TimedOut(Duration::ZERO), "Runtime.Timeout"),
-    ] {
-        let log = Log::default();
-        let platform = FakePlatform::new(&log, vec![Ok(invocation("s"))]);
-        let workers = FakeWorkers::new(
-            &log,
-            vec![
-                Boot::Ready(vec![Call::Stream(vec![chunk("x"), Err(failure)])]),
-                Boot::Ready(vec![]),
-            ],
-        );
-        run(platform, workers, Recycling::default())
-            .await
-            .0
-            .unwrap();
-        let e = events(&log);
-        let at = |s: &str| {
-            e.iter()
-                .position(|x| x == s)
-                .unwrap_or_else(|| panic!("{s} in {e:?}"))
-        };
-        assert!(at("chunk s x") < at(&format!("trailers s {kind}")));
-        assert!(at("kill 1") < at(&format!("trailers s {kind}")));
-        assert!(at(&format!("trailers s {kind}")) < at("stream end s"));
-        assert!(e.contains(&"start 2".to_string()));
-    }
-}
-
-async fn snap_start(
-    failing: Option<crate::worker::protocol::Phase>,
-) -> (Result<(), RunError>, Vec<String>) {
-    let log = Log::default();
-    let platform = FakePlatform::new(&log, vec![Ok(invocation("a"))]);
-    let mut workers = FakeWorkers::new(&log, vec![Boot::Ready(vec![])]);
-    workers.failing_hooks = failing;
-    let lane = Lane::new(
-        platform,
-        workers,
-        Policy {
-            snap_start: true,
-            ..policy(Recycling::default())
-        },
-    );
-    let result = lane
-        .run(async {}, tokio::time::sleep(Duration::from_secs(60)))
-        .await;
-    (result, events(&log))
-}
-
-#[tokio::test(start_paused = true)]
-async fn snapstart_runs_hooks_around_the_restore_before_serving() {
-    let (result, e) = snap_start(None).await;
-    result.unwrap();
-    assert_eq!(
-        &e[..6],
-        [
-            "start 1",
-            "hooks 1 before_snapshot",
-            "restore_next",
-            "hooks 1 after_restore",
-            "next",
-            "call 1 a"
-        ]
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn failed_snapstart_hooks_are_reported_where_the_peers_report_them() {
-    use crate::worker::protocol::Phase;
-    let (result, e) = snap_start(Some(Phase::BeforeSnapshot)).await;
-    assert!(matches!(
-        result,
-        Err(RunError::Hooks {
-            phase: Phase::BeforeSnapshot,
-            ..
-        })
-    ));
-    assert!(
-        e.contains(&"init_error Runtime.BeforeSnapshotError".to_string()),
-        "{e:?}"
-    );
-    assert!(!e.contains(&"restore_next".to_string()));
-    let (result, e) = snap_start(Some(Phase::AfterRestore)).await;
-    assert!(matches!(
-        result,
-        Err(RunError::Hooks {
-            phase: Phase::AfterRestore,
-            ..
-        })
-    ));
-    assert!(
-        e.contains(&"restore_error Runtime.AfterRestoreError".to_string()),
-        "{e:?}"
-    );
-    assert!(!e.contains(&"next".to_string()));
 }
 
 #[tokio::test(start_paused = true)]
