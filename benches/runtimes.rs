@@ -50,6 +50,8 @@ mod context;
 mod events;
 #[path = "runtimes/floors.rs"]
 mod floors;
+#[path = "common/lambda_env.rs"]
+mod lambda_env;
 #[path = "runtimes/platform.rs"]
 mod platform;
 #[path = "runtimes/procfs.rs"]

@@ -29,6 +29,8 @@ mod emulator;
 mod faults;
 #[path = "soak/invocations.rs"]
 mod invocations;
+#[path = "common/lambda_env.rs"]
+mod lambda_env;
 #[path = "soak/long.rs"]
 mod long;
 #[path = "soak/options.rs"]

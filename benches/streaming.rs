@@ -27,6 +27,8 @@
 mod body;
 #[path = "streaming/clients.rs"]
 mod clients;
+#[path = "common/lambda_env.rs"]
+mod lambda_env;
 #[path = "streaming/options.rs"]
 mod options;
 #[path = "streaming/report.rs"]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use ferric_fake_api::Options;
 
 use crate::clients::{Client, Family};
+use crate::lambda_env::lambda_env;
 
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bench-echo";
 
@@ -35,34 +36,7 @@ pub fn environment(
         Family::Node => "index.handler",
         _ => "echo.handler",
     };
-    let mut env: Vec<(String, String)> = [
-        ("AWS_LAMBDA_RUNTIME_API", api),
-        ("_HANDLER", handler),
-        ("LAMBDA_TASK_ROOT", &task_root.display().to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "bench-echo"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench-echo"),
-        (
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/01/01/[$LATEST]0123456789abcdef",
-        ),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("TZ", ":UTC"),
-        ("LANG", "C.UTF-8"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for var in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(var) {
-            env.push((var.into(), v));
-        }
-    }
-    if concurrency > 1 {
-        env.push(("AWS_LAMBDA_MAX_CONCURRENCY".into(), concurrency.to_string()));
-    }
+    let mut env = lambda_env("bench-echo", handler, task_root, Some(api), concurrency);
     env.extend(client.env.iter().cloned());
     env
 }

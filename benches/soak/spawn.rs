@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+use crate::lambda_env::lambda_env;
 use crate::procs;
 
 /// The two runtimes compared.
@@ -64,40 +65,8 @@ impl<'a> Start<'a> {
 
 /// The environment Lambda gives a function (as the peer benchmark gives it).
 fn environment(task_root: &Path, start: &Start<'_>) -> Vec<(String, String)> {
-    let root = task_root.display().to_string();
-    let mut env: Vec<(String, String)> = [
-        ("_HANDLER", start.handler),
-        ("LAMBDA_TASK_ROOT", root.as_str()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "soak"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/soak"),
-        (
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/01/01/[$LATEST]0123456789abcdef",
-        ),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("TZ", ":UTC"),
-        ("LANG", "C.UTF-8"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for var in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(var) {
-            env.push((var.into(), v));
-        }
-    }
-    if let Some(api) = &start.api {
-        env.push(("AWS_LAMBDA_RUNTIME_API".into(), api.clone()));
-    }
-    if start.concurrency > 1 {
-        env.push((
-            "AWS_LAMBDA_MAX_CONCURRENCY".into(),
-            start.concurrency.to_string(),
-        ));
-    }
+    let api = start.api.as_deref();
+    let mut env = lambda_env("soak", start.handler, task_root, api, start.concurrency);
     env.extend(start.env.iter().cloned());
     env
 }

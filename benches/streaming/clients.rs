@@ -17,6 +17,8 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
+use crate::lambda_env::lambda_env;
+
 pub const AWS_LAMBDA_RIC_VERSION: &str = "4.0.2";
 /// Every client, in report order.
 pub const ALL: &[&str] = &["ferric-node", "aws-lambda-ric", "ferric-python"];
@@ -140,32 +142,7 @@ fn node_ric(root: &Path) -> Result<PathBuf, String> {
 
 /// The environment Lambda gives a function, plus the client's own variables.
 fn environment(task_root: &Path, api: &str, client: &Client) -> Vec<(String, String)> {
-    let root = task_root.display().to_string();
-    let mut env: Vec<(String, String)> = [
-        ("_HANDLER", "stream.handler"),
-        ("LAMBDA_TASK_ROOT", root.as_str()),
-        ("AWS_LAMBDA_RUNTIME_API", api),
-        ("AWS_LAMBDA_FUNCTION_NAME", "streaming"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/streaming"),
-        (
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/01/01/[$LATEST]0123456789abcdef",
-        ),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("TZ", ":UTC"),
-        ("LANG", "C.UTF-8"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for var in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(var) {
-            env.push((var.into(), v));
-        }
-    }
+    let mut env = lambda_env("streaming", "stream.handler", task_root, Some(api), 1);
     env.extend(client.env.iter().cloned());
     env
 }
