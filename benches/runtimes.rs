@@ -52,6 +52,8 @@ mod events;
 mod floors;
 #[path = "common/lambda_env.rs"]
 mod lambda_env;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "runtimes/platform.rs"]
 mod platform;
 #[path = "runtimes/procfs.rs"]
@@ -248,7 +250,7 @@ async fn run(mut opts: Options) -> ExitCode {
         eprintln!("bench: CPUs 0 and 1 are not both available: measuring the unpinned mode only");
         opts.modes = vec![Mode::Unpinned];
     }
-    let load_before = context::read_trimmed("/proc/loadavg");
+    let load_before = machine::read_trimmed("/proc/loadavg");
     let plans = runs::plans(opts.smoke, opts.invocations);
     dump_events(&plans);
     let spawner = |pin: Option<usize>| Spawner {

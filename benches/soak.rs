@@ -33,6 +33,8 @@ mod invocations;
 mod lambda_env;
 #[path = "soak/long.rs"]
 mod long;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "soak/options.rs"]
 mod options;
 #[path = "soak/outcomes.rs"]
@@ -117,7 +119,7 @@ async fn run(opts: Opts) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let load_before = page::read_trimmed("/proc/loadavg");
+    let load_before = machine::read_trimmed("/proc/loadavg");
     let mut results = Results::default();
     let peers: Vec<Runtime> = if opts.awslambdaric {
         vec![Runtime::Ferric, Runtime::Awslambdaric]

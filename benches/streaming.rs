@@ -29,6 +29,8 @@ mod body;
 mod clients;
 #[path = "common/lambda_env.rs"]
 mod lambda_env;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "streaming/options.rs"]
 mod options;
 #[path = "streaming/report.rs"]
@@ -39,11 +41,12 @@ mod rss;
 mod session;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use body::Spec;
 use clients::Client;
+use machine::first_line;
 use options::{Opts, USAGE};
 use report::Row;
 use session::{Measured, Session};
@@ -249,16 +252,12 @@ fn loadavg() -> String {
 
 /// The first line a command prints, or `?`.
 fn output(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .and_then(|o| {
-            let text = String::from_utf8_lossy(&o.stdout).into_owned()
-                + &String::from_utf8_lossy(&o.stderr);
-            text.lines().next().map(|l| l.trim().to_string())
-        })
-        .unwrap_or_else(|| "?".into())
+    let line = first_line(program, args, Path::new("."));
+    if line.is_empty() {
+        "?".into()
+    } else {
+        line
+    }
 }
 
 /// The BENCHMARKS.md block.

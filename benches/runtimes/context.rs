@@ -1,48 +1,15 @@
 //! What the report says about the machine and the method.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::clients;
+use crate::machine::{cpu_model, first_line, read_trimmed};
 use crate::report::Mode;
 use crate::runs::Plans;
 
-pub fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// The first line of a command's output (stdout, else stderr), or "".
-fn output(program: &str, args: &[&str], cwd: &Path) -> String {
-    Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .map(|o| {
-            let text = if o.stdout.is_empty() {
-                o.stderr
-            } else {
-                o.stdout
-            };
-            String::from_utf8_lossy(&text)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
 pub fn machine(root: &Path, load_before: &str, elapsed: Duration) -> Vec<(String, String)> {
-    let cpuinfo = read_trimmed("/proc/cpuinfo");
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_default();
+    let model = cpu_model();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = read_trimmed("/proc/meminfo")
         .lines()
@@ -57,8 +24,8 @@ pub fn machine(root: &Path, load_before: &str, elapsed: Duration) -> Vec<(String
                 .map(|v| v.trim_matches('"').to_string())
         })
         .unwrap_or_default();
-    let commit = output("git", &["rev-parse", "--short", "HEAD"], root);
-    let dirty = !output(
+    let commit = first_line("git", &["rev-parse", "--short", "HEAD"], root);
+    let dirty = !first_line(
         "git",
         &["status", "--porcelain", "--", "src", "Cargo.toml"],
         root,
@@ -77,7 +44,7 @@ pub fn machine(root: &Path, load_before: &str, elapsed: Duration) -> Vec<(String
     vec![
         (
             "date".into(),
-            output("date", &["-u", "+%Y-%m-%d %H:%M UTC"], root),
+            first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"], root),
         ),
         (
             "CPU".into(),
@@ -97,12 +64,12 @@ pub fn machine(root: &Path, load_before: &str, elapsed: Duration) -> Vec<(String
                 if dirty { " + uncommitted changes" } else { "" }
             ),
         ),
-        ("rustc".into(), output("rustc", &["-V"], root)),
+        ("rustc".into(), first_line("rustc", &["-V"], root)),
         (
             "Python (venv, shared by ferric and awslambdaric)".into(),
-            output(&python.display().to_string(), &["-V"], root),
+            first_line(&python.display().to_string(), &["-V"], root),
         ),
-        ("Node".into(), output("node", &["--version"], root)),
+        ("Node".into(), first_line("node", &["--version"], root)),
         (
             "peers".into(),
             format!(

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::long::Series;
+use crate::machine::{cpu_model, first_line, read_trimmed};
 use crate::options::Opts;
 use crate::report::{self, thousands};
 use crate::summary::summary;
@@ -36,42 +36,14 @@ pub struct Results {
     pub sigterm: Option<Part<Vec<sigterm::Run>>>,
 }
 
-pub fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
+/// The first line a command prints, run in the checkout.
 fn output(program: &str, args: &[&str]) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    Command::new(program)
-        .args(args)
-        .current_dir(root)
-        .output()
-        .map(|o| {
-            let text = if o.stdout.is_empty() {
-                o.stderr
-            } else {
-                o.stdout
-            };
-            String::from_utf8_lossy(&text)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        })
-        .unwrap_or_default()
+    first_line(program, args, Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// The machine and the software, as rows.
 pub fn context(opts: &Opts, load_before: &str, elapsed: Duration) -> Vec<(String, String)> {
-    let cpuinfo = read_trimmed("/proc/cpuinfo");
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        .unwrap_or_default();
+    let model = cpu_model();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let commit = output("git", &["rev-parse", "--short", "HEAD"]);
     let dirty = !output("git", &["status", "--porcelain", "--", "src", "Cargo.toml"]).is_empty();
