@@ -321,19 +321,7 @@ async fn route(ctx: &ConnCtx, req: Request<Incoming>) -> Result<Response<Body>, 
                 ),
             };
             if shared.options.record {
-                s.record(Recorded {
-                    method: parts.method,
-                    path,
-                    kind,
-                    headers: parts.headers,
-                    body: read.body,
-                    trailers: read.trailers,
-                    frames: read.frames,
-                    status,
-                    fault,
-                    request_id: None,
-                    at,
-                });
+                s.record(read.recorded(parts, kind, status, fault, at));
             }
             drop(s);
             shared.changed.notify_waiters();

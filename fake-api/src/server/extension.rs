@@ -152,19 +152,7 @@ pub(super) async fn extension(
             }
         };
         if shared.options.record {
-            s.record(Recorded {
-                method: parts.method,
-                path,
-                kind,
-                headers: parts.headers,
-                body: read.body,
-                trailers: read.trailers,
-                frames: read.frames,
-                status,
-                fault,
-                request_id: None,
-                at,
-            });
+            s.record(read.recorded(parts, kind, status, fault, at));
         }
         (response, parks)
     };

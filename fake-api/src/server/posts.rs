@@ -11,6 +11,32 @@ pub(super) struct Read {
     complete: bool,
 }
 
+impl Read {
+    /// The record of the request this body came with (no request id: a post sets its own).
+    pub(super) fn recorded(
+        self,
+        parts: http::request::Parts,
+        kind: Kind,
+        status: Option<u16>,
+        fault: Option<Fault>,
+        at: Duration,
+    ) -> Recorded {
+        Recorded {
+            path: path_of(&parts.uri),
+            method: parts.method,
+            kind,
+            headers: parts.headers,
+            body: self.body,
+            trailers: self.trailers,
+            frames: self.frames,
+            status,
+            fault,
+            request_id: None,
+            at,
+        }
+    }
+}
+
 pub(super) async fn read_body(mut body: Incoming, frames: bool) -> Read {
     let started = Instant::now();
     let hint = hyper::body::Body::size_hint(&body).lower() as usize;
@@ -120,19 +146,10 @@ pub(super) async fn post(
     };
     if record {
         let at = shared.elapsed();
-        s.record(Recorded {
-            method: parts.method,
-            path: path_of(&parts.uri),
-            kind,
-            request_id: id.map(str::to_owned),
-            headers: parts.headers,
-            body: read.body,
-            trailers: read.trailers,
-            frames: read.frames,
-            status,
-            fault,
-            at,
-        });
+        let request_id = id.map(str::to_owned);
+        let mut record = read.recorded(parts, kind, status, fault, at);
+        record.request_id = request_id;
+        s.record(record);
     }
     drop(s);
     shared.changed.notify_waiters();
