@@ -665,3 +665,46 @@ async fn sigterm_finishes_the_invocation_then_runs_the_handlers_hooks() {
     assert!(term < exit);
     assert_eq!(api.next_calls(), 1, "no polling after SIGTERM");
 }
+
+/// One worker keeps one deadline timer and moves it for each call: a call whose deadline is
+/// earlier than the previous call's must still time out at its own.
+#[tokio::test]
+async fn a_shorter_deadline_after_a_longer_one_is_still_enforced() {
+    let (_root, api, running) = python_faults("sleepy").await;
+    let long = invoke(
+        &api,
+        Invoke {
+            body: "{\"sleep\": 0}".into(),
+            timeout: Some(Duration::from_secs(30)),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(long.outcome, Outcome::Response { .. }),
+        "{long:?}\n{}",
+        running.stderr()
+    );
+    let started = std::time::Instant::now();
+    let short = invoke(
+        &api,
+        Invoke {
+            body: "{\"sleep\": 30}".into(),
+            timeout: Some(Duration::from_secs(2)),
+            ..Default::default()
+        },
+    )
+    .await;
+    match &short.outcome {
+        Outcome::Error { body, .. } => {
+            let v: Value = serde_json::from_slice(body).unwrap();
+            assert_eq!(v["errorType"], "Runtime.Timeout", "{v}");
+        }
+        other => panic!("{other:?}\n{}", running.stderr()),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "timed out after {:?}: the first call's deadline was used",
+        started.elapsed()
+    );
+}
