@@ -70,6 +70,8 @@ pub enum Hello {
 pub struct Channel<R, W> {
     frames: FramedRead<R, FrameDecoder>,
     input: W,
+    /// Poll for answers before sleeping on them ([`spin_then_wait`]): more than one CPU.
+    spin: bool,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
@@ -77,6 +79,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
         Channel {
             frames: FramedRead::with_capacity(frames, FrameDecoder::new(max_payload), 64 * 1024),
             input,
+            // decided while the worker starts, not on the first invocation's path
+            spin: several_cpus(),
         }
     }
 
@@ -115,7 +119,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
         body: &Bytes,
         request_id: &str,
     ) -> Result<Answer, ChannelError> {
-        let (input, frames) = (&mut self.input, &mut self.frames);
+        let (input, frames, spin) = (&mut self.input, &mut self.frames, self.spin);
         let write = async {
             if body.len() <= SMALL_FRAME {
                 let mut frame = Vec::with_capacity(header.len() + body.len() + 1);
@@ -135,7 +139,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
         let frame = tokio::select! {
             // The worker may answer before reading everything (or stop reading): either way
             // its answer, or its silence until the deadline, decides.
-            _ = write => spin_then_wait(&mut read).await?,
+            _ = write => spin_then_wait(&mut read, spin).await?,
             frame = &mut read => frame?,
         };
         match frame {
@@ -212,16 +216,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Channel<R, W> {
 /// own to poll on (see [`spin_then_wait`]).
 const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 
-/// Await `read`, first polling it for up to [`SPIN`] when this process may run on more than
-/// one CPU. Sleeping in `epoll_wait` right after the invoke frame goes out lets this CPU go
+/// Await `read`, first polling it for up to [`SPIN`] when `spin` (this process may run on more
+/// than one CPU). Sleeping in `epoll_wait` right after the invoke frame goes out lets this CPU go
 /// idle, and waking an idle virtual CPU when the answer comes costs tens of microseconds; a
 /// small handler answers within the spin. Each turn yields the CPU (`sched_yield`), so a
 /// worker woken onto this CPU runs at once. On one CPU there is no spin: it would only take
 /// the worker's time. Measured in BENCHMARKS.md (benches/runtimes/findings.md).
-async fn spin_then_wait<F: std::future::Future + Unpin>(read: &mut F) -> F::Output {
-    static CPUS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let spin =
-        *CPUS.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
+async fn spin_then_wait<F: std::future::Future + Unpin>(read: &mut F, spin: bool) -> F::Output {
     if spin {
         let until = std::time::Instant::now() + SPIN;
         while std::time::Instant::now() < until {
@@ -233,6 +234,13 @@ async fn spin_then_wait<F: std::future::Future + Unpin>(read: &mut F) -> F::Outp
         }
     }
     read.await
+}
+
+/// Whether this process may run on more than one CPU (its affinity and cgroup quota), read
+/// once per process.
+fn several_cpus() -> bool {
+    static CPUS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
 /// What is wrong with a frame that is not the expected answer to `request_id`.
