@@ -107,6 +107,9 @@ function sleep(ms) {
 const LARGE_PAYLOAD = 16 * 1024;
 const NEWLINE = Buffer.from('\n');
 
+/** A write that wrote nothing and may be tried again (a full non-blocking pipe, a signal). */
+const mustRetry = (e) => e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR';
+
 /** writeFully for several buffers: one writev while everything fits, the rest as it comes. */
 function writevFully(fd, bufs) {
   let n;
@@ -115,7 +118,7 @@ function writevFully(fd, bufs) {
       n = fs.writevSync(fd, bufs);
       break;
     } catch (e) {
-      if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR') {
+      if (mustRetry(e)) {
         sleep(1);
         continue;
       }
@@ -144,7 +147,7 @@ function writeFully(fd, buf) {
     try {
       n = fs.writeSync(fd, buf, off, buf.length - off);
     } catch (e) {
-      if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR') {
+      if (mustRetry(e)) {
         waitMs = Math.min(waitMs + 1, 10);
         sleep(waitMs);
         continue;
