@@ -285,6 +285,7 @@ const INVOKE_CASES = [
   { handler: 'index.fail' },
   { handler: 'index.failNoArg' },
   { handler: 'index.firstWins', events: [{}, {}] },
+  { handler: 'index.waitFlag', events: [{}, {}, {}] },
   { handler: 'index.firstWinsDeferred' },
   { handler: 'index.succeedThenReturn' },
   { handler: 'index.returnThenLateCallback', events: [{}, {}] },

@@ -15,8 +15,11 @@ class Invocation {
     this.body = payload ? payload.toString('utf8') : '';
     this.answered = false;
     // v3: the completion to run when the event loop drains (see v3.js); streamed responses (both
-    // generations): what to do when the loop drains with the stream still open
+    // generations): what to do when the loop drains with the stream still open. Called with the
+    // invocation as its argument.
     this.beforeExit = null;
+    // v3: the invocation's CallbackState (v3.js)
+    this.callbackState = null;
     // a streamed response: stream_start sent and no stream_end / stream_error yet
     this.streamOpen = false;
     // a streamed response is answered before its runtime is done with it: the next invocation

@@ -197,7 +197,7 @@ class WorkerLoop {
       // a streamed invocation keeps its listener after stream_start (it is answered by then)
       if (inv && inv.beforeExit && (!inv.answered || inv.holdNext)) {
         const listener = inv.beforeExit;
-        listener();
+        listener(inv);
       }
       // otherwise the loop drained with nothing to wait for (stdin closed, or v4 with a promise
       // that never settles): let the process exit like aws-lambda-ric's would.

@@ -142,25 +142,83 @@ function attachEnvironmentData(inv, callbackContext) {
   return c;
 }
 
-// CallbackContext: [callback, context, markCompleted]. The first of callback/done/succeed/fail
-// wins; a successful callback waits for the event loop to drain unless
-// context.callbackWaitsForEmptyEventLoop is false. The state lives in one CallbackState and the
-// four functions handed out are anonymous and take `arguments`, as aws-lambda-ric's wrapped ones
-// are (name "", length 0): fewer objects per invocation than a closure for every step, which
-// keeps V8's young generation from growing under load (benches/runtimes/findings.md).
+// context.callbackWaitsForEmptyEventLoop is an own, enumerable, configurable accessor, first among
+// the context's keys, as in aws-lambda-ric's CallbackContext and StreamingContext. Its getter and
+// setter are one pair shared by every context, which finds the invocation's flag in a private
+// field of the context: V8 allocates an accessor's getter/setter pair in old space, so a fresh pair
+// of closures per invocation kept every invocation's objects alive through scavenges until the
+// next full GC, and grew the young generation under load (benches/runtimes/findings.md).
+class Stamped {
+  constructor(target) {
+    return target; // lets WaitFlag's field initialiser stamp a plain object
+  }
+}
+
+class WaitFlag extends Stamped {
+  #flag;
+
+  constructor(target, flag) {
+    super(target);
+    this.#flag = flag;
+  }
+
+  // The flag of the context `obj` is or inherits from; for a getter copied onto another object
+  // (aws-lambda-ric's closures keep reading their own invocation's flag), the latest context's.
+  static of(obj) {
+    for (let o = obj; typeof o === 'object' && o !== null; o = Object.getPrototypeOf(o)) {
+      if (#flag in o) return o.#flag;
+    }
+    return latestWaitFlag;
+  }
+}
+
+let latestWaitFlag = { waitForEmptyEventLoop: true };
+
+const WAIT_FLAG_ACCESSOR = Object.getOwnPropertyDescriptor(
+  {
+    get callbackWaitsForEmptyEventLoop() {
+      return WaitFlag.of(this).waitForEmptyEventLoop;
+    },
+    set callbackWaitsForEmptyEventLoop(value) {
+      WaitFlag.of(this).waitForEmptyEventLoop = value;
+    },
+  },
+  'callbackWaitsForEmptyEventLoop',
+);
+
+/** A new context object holding only callbackWaitsForEmptyEventLoop, backed by `flag`. */
+function withWaitFlag(flag) {
+  const context = {};
+  Object.defineProperty(context, 'callbackWaitsForEmptyEventLoop', WAIT_FLAG_ACCESSOR);
+  new WaitFlag(context, flag);
+  latestWaitFlag = flag;
+  return context;
+}
+
+// CallbackContext: [callback, context]. The first of callback/done/succeed/fail wins; a
+// successful callback waits for the event loop to drain unless
+// context.callbackWaitsForEmptyEventLoop is false. The state lives in one CallbackState (also
+// inv.callbackState) and the four functions handed out are anonymous and take `arguments`, as
+// aws-lambda-ric's wrapped ones are (name "", length 0).
+//
+// Nothing long-lived (the invocation, the runtime) holds a closure over one invocation's state:
+// the completions waiting for the event loop to drain are shared functions given the invocation
+// (loop.js calls inv.beforeExit(inv)), and the crash hooks read runtime.crashInv. Closures held
+// that way kept each invocation's objects alive through two scavenges, so V8 promoted them and
+// grew its young generation under load (benches/runtimes/findings.md).
 class CallbackState {
-  constructor(inv, runtime, scheduleNext) {
+  constructor(inv, runtime) {
     this.inv = inv;
     this.runtime = runtime;
-    this.scheduleNext = scheduleNext;
     this.isCompleteInvoked = false;
     this.waitForEmptyEventLoop = true;
     this.finished = false;
+    this.pendingResult = undefined; // a callback's result, posted when the event loop drains
   }
 
   postError(err) {
     this.runtime.logger.error('Invoke Error', err);
-    this.runtime.loop.postInvocationError(err, this.inv, this.scheduleNext);
+    this.runtime.loop.postInvocationError(err, this.inv, this.runtime.scheduleNext);
   }
 
   complete(result) {
@@ -171,7 +229,7 @@ class CallbackState {
       return;
     }
     this.isCompleteInvoked = true;
-    this.runtime.loop.postInvocationResponse(result, this.inv, this.scheduleNext);
+    this.runtime.loop.postInvocationResponse(result, this.inv, this.runtime.scheduleNext);
   }
 
   callback(err, result) {
@@ -181,9 +239,8 @@ class CallbackState {
     } else if (!this.waitForEmptyEventLoop) {
       this.complete(result);
     } else {
-      this.inv.beforeExit = () => {
-        setImmediate(() => this.complete(result));
-      };
+      this.pendingResult = result;
+      this.inv.beforeExit = completeWhenDrained;
     }
   }
 
@@ -199,8 +256,35 @@ class CallbackState {
   }
 }
 
-function buildCallbackContext(inv, runtime, scheduleNext) {
-  const st = new CallbackState(inv, runtime, scheduleNext);
+/** inv.beforeExit after a successful callback: the result goes out on the next turn. */
+function completeWhenDrained(inv) {
+  setImmediate(completePending, inv.callbackState);
+}
+
+function completePending(st) {
+  st.complete(st.pendingResult);
+}
+
+/**
+ * inv.beforeExit until the handler reports: the loop drained with nothing reported, which
+ * answers null, or Runtime.NodeJsExit for an async function (a promise that never settled).
+ */
+function completeWithNothingReported(inv) {
+  const st = inv.callbackState;
+  const runtime = st.runtime;
+  st.isCompleteInvoked = true;
+  if (runtime.handlerMetadata.isAsync) {
+    const err = new errors.NodeJsExit();
+    runtime.logger.error('Invoke Error', err);
+    runtime.loop.postInvocationError(err, inv, runtime.scheduleNext);
+  } else {
+    runtime.loop.postInvocationResponse(null, inv, runtime.scheduleNext);
+  }
+}
+
+function buildCallbackContext(inv, runtime) {
+  const st = new CallbackState(inv, runtime);
+  inv.callbackState = st;
   // [callback, succeed, fail, done]: only the first call of any of them counts
   const once = [
     function () {
@@ -228,21 +312,11 @@ function buildCallbackContext(inv, runtime, scheduleNext) {
       }
     },
   ];
-  const callbackContext = {
-    get callbackWaitsForEmptyEventLoop() {
-      return st.waitForEmptyEventLoop;
-    },
-    set callbackWaitsForEmptyEventLoop(value) {
-      st.waitForEmptyEventLoop = value;
-    },
-    succeed: once[1],
-    fail: once[2],
-    done: once[3],
-  };
-  const markCompleted = () => {
-    st.isCompleteInvoked = true;
-  };
-  return [once[0], callbackContext, markCompleted];
+  const callbackContext = withWaitFlag(st);
+  callbackContext.succeed = once[1];
+  callbackContext.fail = once[2];
+  callbackContext.done = once[3];
+  return [once[0], callbackContext];
 }
 
 function _isPromise(obj) {
@@ -285,9 +359,9 @@ const RESPONSE_STREAM = {
 // StreamingContext.build: the context's callbackWaitsForEmptyEventLoop decides whether the next
 // invocation waits for the event loop to drain after the stream has ended (default: it waits).
 function buildStreamingContext(runtime, inv, scheduleNext, options) {
-  let waitForEmptyEventLoop = true;
+  const flag = { waitForEmptyEventLoop: true };
   const scheduleNextNow = () => {
-    if (!waitForEmptyEventLoop) {
+    if (!flag.waitForEmptyEventLoop) {
       scheduleNext();
     } else {
       inv.beforeExit = () => {
@@ -298,44 +372,37 @@ function buildStreamingContext(runtime, inv, scheduleNext, options) {
     }
   };
   let isStreamCreated = false;
-  const streamingContext = {
-    get callbackWaitsForEmptyEventLoop() {
-      return waitForEmptyEventLoop;
-    },
-    set callbackWaitsForEmptyEventLoop(value) {
-      waitForEmptyEventLoop = value;
-    },
-    createStream: (callback) => {
-      if (isStreamCreated) {
-        throw new errors.InvalidStreamingOperation(
-          'Cannot create stream for the same StreamingContext more than once.',
-        );
-      }
-      const stream = streaming.createResponseStream(
-        runtime.loop,
-        inv,
-        RESPONSE_STREAM,
-        options?.highWaterMark,
+  const streamingContext = withWaitFlag(flag);
+  streamingContext.createStream = (callback) => {
+    if (isStreamCreated) {
+      throw new errors.InvalidStreamingOperation(
+        'Cannot create stream for the same StreamingContext more than once.',
       );
-      const responseStream = stream.request;
-      const rapidResponse = stream.responseDone.then((_) => {
-        if (callback) callback();
-      });
-      isStreamCreated = true;
-      return {
-        fail: (err, callback2) => {
-          runtime.logger.error('Invoke Error', err);
-          streaming.tryCallFail(responseStream, err, callback2);
-        },
-        responseStream,
-        rapidResponse,
-        answerEarly: stream.answerEarly,
-        scheduleNext: () => {
-          inv.beforeExit = null; // BeforeExitListener.reset()
-          scheduleNextNow();
-        },
-      };
-    },
+    }
+    const stream = streaming.createResponseStream(
+      runtime.loop,
+      inv,
+      RESPONSE_STREAM,
+      options?.highWaterMark,
+    );
+    const responseStream = stream.request;
+    const rapidResponse = stream.responseDone.then((_) => {
+      if (callback) callback();
+    });
+    isStreamCreated = true;
+    return {
+      fail: (err, callback2) => {
+        runtime.logger.error('Invoke Error', err);
+        streaming.tryCallFail(responseStream, err, callback2);
+      },
+      responseStream,
+      rapidResponse,
+      answerEarly: stream.answerEarly,
+      scheduleNext: () => {
+        inv.beforeExit = null; // BeforeExitListener.reset()
+        scheduleNextNow();
+      },
+    };
   };
   return streamingContext;
 }
@@ -357,28 +424,32 @@ class Runtime {
     this.logger = logger;
     this.handler = null; // called as this.handler(...): user frames read "[as handler]"
     this.handlerMetadata = null;
-    // The process-wide error hooks call these; they are replaced for every invocation.
-    this.errorCallbacks = {
-      uncaughtException: (error) => {
-        if (!loop.readySent) loop.postInitError(error);
-        process.exit(129);
-      },
-      unhandledRejection: (error) => {
-        if (!loop.readySent) loop.postInitError(error);
-        process.exit(128);
-      },
-    };
+    // the invocation an uncaught exception or unhandled rejection fails (null: none yet, an init
+    // error); set when each invocation starts and left until the next, as aws-lambda-ric's hooks are
+    this.crashInv = null;
+    this.scheduleNext = () => loop.scheduleIteration();
+  }
+
+  /** The process-wide error hooks: report, then exit 129 (exception) or 128 (rejection). */
+  crash(error, status) {
+    const inv = this.crashInv;
+    if (inv === null) {
+      if (!this.loop.readySent) this.loop.postInitError(error);
+    } else {
+      this.loop.postInvocationError(error, inv);
+    }
+    process.exit(status);
   }
 
   installProcessHooks() {
     process.on('uncaughtException', (error) => {
       this.logger.error('Uncaught Exception', error);
-      this.errorCallbacks.uncaughtException(error);
+      this.crash(error, 129);
     });
     process.on('unhandledRejection', (reason, promise) => {
       const error = new errors.UnhandledPromiseRejection(reason, promise);
       this.logger.error('Unhandled Promise Rejection', error);
-      this.errorCallbacks.unhandledRejection(error);
+      this.crash(error, 128);
     });
   }
 
@@ -389,18 +460,16 @@ class Runtime {
 
   onTopLevelError(err) {
     console.log(`Unexpected Top Level Error: ${err.toString()}`);
-    this.errorCallbacks.uncaughtException(err);
+    this.crash(err, 129);
   }
 
   async handleOnceNonStreaming(inv) {
     globalThis[REQUEST_ID] = inv.id;
     globalThis[TENANT_ID] = inv.tenantId;
-    const [callback, callbackContext, markCompleted] = buildCallbackContext(inv, this, () =>
-      this.loop.scheduleIteration(),
-    );
+    const [callback, callbackContext] = buildCallbackContext(inv, this);
     try {
-      this._setErrorCallbacks(inv);
-      this._setDefaultExitListener(inv, markCompleted, this.handlerMetadata.isAsync);
+      this.crashInv = inv;
+      inv.beforeExit = completeWithNothingReported;
       if (this.handlerMetadata.streaming) {
         JSON.parse(inv.body);
         attachEnvironmentData(inv, callbackContext);
@@ -426,7 +495,7 @@ class Runtime {
     const streamingContext = buildStreamingContext(
       this,
       inv,
-      () => this.loop.scheduleIteration(),
+      this.scheduleNext,
       this.handlerMetadata?.highWaterMark
         ? { highWaterMark: this.handlerMetadata.highWaterMark }
         : undefined,
@@ -440,7 +509,7 @@ class Runtime {
     } = streamingContext.createStream();
     delete streamingContext.createStream;
     try {
-      this._setErrorCallbacks(inv);
+      this.crashInv = inv;
       this._setStreamingExitListener(inv, answerEarly);
       const ctx = attachEnvironmentData(inv, streamingContext);
       const event = JSON.parse(inv.body);
@@ -466,17 +535,6 @@ class Runtime {
     }
   }
 
-  _setErrorCallbacks(inv) {
-    this.errorCallbacks.uncaughtException = (error) => {
-      this.loop.postInvocationError(error, inv);
-      process.exit(129);
-    };
-    this.errorCallbacks.unhandledRejection = (error) => {
-      this.loop.postInvocationError(error, inv);
-      process.exit(128);
-    };
-  }
-
   // aws-lambda-ric's listener takes the next invocation when the loop drains during a stream
   // (its open request never lets that happen). Here the loop drains when nothing can end the
   // stream any more: RAPID "answers" first (streaming.js), so an awaited rapidResponse goes on to
@@ -485,21 +543,6 @@ class Runtime {
     inv.beforeExit = () => {
       if (answerEarly()) return;
       this.loop.scheduleIteration();
-    };
-  }
-
-  // When the event loop drains with nothing reported: null, or Runtime.NodeJsExit for an async
-  // function (a promise that never settled).
-  _setDefaultExitListener(inv, markCompleted, isAsync) {
-    inv.beforeExit = () => {
-      markCompleted();
-      if (isAsync) {
-        const err = new errors.NodeJsExit();
-        this.logger.error('Invoke Error', err);
-        this.loop.postInvocationError(err, inv, () => this.loop.scheduleIteration());
-      } else {
-        this.loop.postInvocationResponse(null, inv, () => this.loop.scheduleIteration());
-      }
     };
   }
 }
@@ -551,7 +594,7 @@ async function start({ loop, handlerString, appRoot, importUrl }) {
     metadata.highWaterMark = highWaterMarkOf(handler);
   } catch (error) {
     logger.error('Uncaught Exception', error);
-    runtime.errorCallbacks.uncaughtException(error);
+    runtime.crash(error, 129);
     return;
   }
   if (
