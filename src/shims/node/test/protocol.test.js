@@ -102,6 +102,47 @@ test('unknown frame types and unknown header fields from ferric are ignored', as
   });
 });
 
+test('frames split anywhere across reads, and several in one read, are read whole', async () => {
+  const invokeBytes = (id, event) => {
+    const payload = Buffer.from(event);
+    const header = { type: 'invoke', id, deadline_ms: Date.now() + 30000, arn: 'a', len: payload.length };
+    return Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), payload, Buffer.from('\n')]);
+  };
+  await withWorker({ handler: 'index.echo' }, async (w) => {
+    await w.ready();
+    // a large pretty-printed event first: the worker's read buffer is then full of newlines that
+    // later, shorter reads must not mistake for the end of their header line
+    const big = JSON.stringify({ rows: Array.from({ length: 4000 }, (_, i) => ({ i, s: 'x'.repeat(8) })) }, null, 1);
+    w.sendRaw(invokeBytes('big', big));
+    assert.equal((await w.frame()).body, JSON.stringify(JSON.parse(big)));
+    // one frame in pieces of 1 to 9 bytes, each its own write; the final "\n" alone
+    const bytes = invokeBytes('split', '{"a": [1, 2, {"b": "c"}], "u": "\u00e9\u6f22"}');
+    let off = 0;
+    for (let i = 0; off < bytes.length - 1; i++) {
+      const end = Math.min(off + 1 + (i % 9), bytes.length - 1);
+      w.sendRaw(bytes.subarray(off, end));
+      off = end;
+      await delay(2);
+    }
+    await delay(20);
+    assert.equal(w.frames.length, 2, 'ready and one answer: none before the frame\'s final "\\n"');
+    w.sendRaw(bytes.subarray(bytes.length - 1));
+    const f = await w.frame();
+    assert.equal(f.header.id, 'split');
+    assert.deepEqual(f.json, { a: [1, 2, { b: 'c' }], u: '\u00e9\u6f22' });
+    // an ignored frame, a payload-less one and an invoke in a single write
+    w.sendRaw(
+      Buffer.concat([
+        Buffer.from('{"type":"future-thing","len":3}\nabc\n{"type":"telemetry"}\n'),
+        invokeBytes('third', '{"n":3}'),
+      ]),
+    );
+    const g = await w.frame();
+    assert.equal(g.header.id, 'third');
+    assert.deepEqual(g.json, { n: 3 });
+  });
+});
+
 async function expectProtocolFailure(bytes, before, { end = false } = {}) {
   await withWorker({ handler: 'index.echo' }, async (w) => {
     await w.ready();

@@ -64,12 +64,7 @@ class FrameWriter {
 
   /** header JSON + "\n" [+ payload + "\n"]; drops xray_cause if the header would be too long. */
   write(header, payload) {
-    let headerJson = JSON.stringify(header);
-    if (Buffer.byteLength(headerJson) > MAX_HEADER_OUT && header.xray_cause !== undefined) {
-      delete header.xray_cause;
-      headerJson = JSON.stringify(header);
-    }
-    const head = Buffer.from(headerJson + '\n', 'utf8');
+    const head = Buffer.from(headerLine(header), 'utf8');
     try {
       if (payload === undefined) {
         this.writeAll(head);
@@ -84,16 +79,40 @@ class FrameWriter {
     }
   }
 
-  /** A frame whose payload is the UTF-8 text `body`; sets the header's len. */
+  /**
+   * A frame whose payload is the UTF-8 text `body`; sets the header's len. A small frame is
+   * written as one string (encoded by the write itself: no Buffer is made for it).
+   */
   writeText(header, body) {
-    const payload = Buffer.from(body, 'utf8');
-    header.len = payload.length;
-    this.write(header, payload);
+    const len = Buffer.byteLength(body, 'utf8');
+    header.len = len;
+    if (len >= LARGE_PAYLOAD) {
+      this.write(header, Buffer.from(body, 'utf8'));
+      return;
+    }
+    const line = headerLine(header);
+    try {
+      writeStringFully(this.fd, line + body + '\n', Buffer.byteLength(line, 'utf8') + len + 1);
+    } catch (e) {
+      fatal(`cannot write to the frame channel (fd ${this.fd}): ${e.message}`);
+    }
   }
 
   writeAll(buf) {
     writeFully(this.fd, buf);
   }
+}
+
+/** The header's JSON line with its "\n", without xray_cause if it would be too long with it. */
+function headerLine(header) {
+  const line = JSON.stringify(header) + '\n';
+  // (a UTF-16 length of at most a third of the limit cannot be over it in UTF-8)
+  const tooLong = line.length * 3 > MAX_HEADER_OUT && Buffer.byteLength(line) - 1 > MAX_HEADER_OUT;
+  if (tooLong && header.xray_cause !== undefined) {
+    delete header.xray_cause;
+    return JSON.stringify(header) + '\n';
+  }
+  return line;
 }
 
 let sleepCell = null;
@@ -135,6 +154,24 @@ function writevFully(fd, bufs) {
   }
 }
 
+/** writeFully for a string of `bytes` UTF-8 bytes: one write while it fits, the rest as a Buffer. */
+function writeStringFully(fd, text, bytes) {
+  let n;
+  for (;;) {
+    try {
+      n = fs.writeSync(fd, text);
+      break;
+    } catch (e) {
+      if (mustRetry(e)) {
+        sleep(1);
+        continue;
+      }
+      throw e;
+    }
+  }
+  if (n < bytes) writeFully(fd, Buffer.from(text, 'utf8').subarray(n));
+}
+
 /**
  * Writes all of `buf` to `fd` synchronously, coping with partial writes and with a non-blocking
  * descriptor (EAGAIN: sleep 1-10 ms). Also used for the telemetry descriptor (logging.js).
@@ -159,110 +196,135 @@ function writeFully(fd, buf) {
   }
 }
 
+// Frames from ferric arrive in reads of at most this much, into one buffer reused for every read.
+const READ_BUFFER_BYTES = 64 * 1024;
+
 /**
  * Frames from ferric on fd 0, read incrementally and bounded: a header line of at most
  * MAX_HEADER_IN bytes, then exactly `len` payload bytes, then a mandatory "\n". Anything else,
- * and the end of input in the middle of a frame, is fatal (exit 2). process.stdin is only touched by start(), so the stdin handle exists only from then.
+ * and the end of input in the middle of a frame, is fatal (exit 2).
+ *
+ * fd 0 is read through a socket of its own with net.Socket's `onread` (one read buffer, reused):
+ * no Buffer and no stream machinery per read. Frames are parsed straight out of the read buffer;
+ * only a header split across reads is copied, and a payload is copied once, into a buffer of its
+ * own allocated when its header arrives. process.stdin then returns this socket, so that user code
+ * touching it cannot open a second handle on fd 0. Nothing reads fd 0 before start().
  */
 class FrameReader {
   constructor(env) {
     this.maxPayload = Math.max(Number(env.FERRIC_MAX_FRAME_BYTES) || 0, MIN_PAYLOAD_LIMIT);
-    this.stream = null;
+    this.socket = null;
     this.ended = false;
-    this.chunks = [];
-    this.size = 0;
-    this.scanned = 0; // bytes already searched for the header's newline
+    this.headPart = null; // the start of a header line that a read split (own copy)
     this.header = null; // header of a frame whose payload is still arriving
+    this.payload = null; // its payload buffer, filled up to this.filled
+    this.filled = 0;
   }
 
-  // While an invocation runs, stdin must not keep the event loop alive (see v3.js, beforeExit).
+  // While an invocation runs, fd 0 must not keep the event loop alive (see v3.js, beforeExit).
   ref() {
-    if (this.stream && typeof this.stream.ref === 'function') this.stream.ref();
+    if (this.socket) this.socket.ref();
   }
 
   unref() {
-    if (this.stream && typeof this.stream.unref === 'function') this.stream.unref();
+    if (this.socket) this.socket.unref();
   }
 
   start(onFrame, onEnd) {
-    const s = process.stdin;
-    this.stream = s;
-    s.on('data', (chunk) => {
-      this.chunks.push(chunk);
-      this.size += chunk.length;
-      this.pump(onFrame);
-    });
+    const onread = {
+      buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
+      callback: (n, buf) => {
+        this.consume(buf, n, onFrame);
+      },
+    };
+    let socket;
+    try {
+      socket = new (require('net').Socket)({ fd: 0, readable: true, writable: false, onread });
+    } catch (e) {
+      fatal(`fd 0 is not the pipe ferric writes frames to (${e.message}); start the worker through ferric`);
+    }
+    socket.fd = 0; // as on Node's own process.stdin
+    this.socket = socket;
+    Object.defineProperty(process, 'stdin', { configurable: true, enumerable: true, get: () => socket });
     const end = () => {
       if (this.ended) return;
       this.ended = true;
-      if (this.size > 0 || this.header !== null) {
+      if (this.headPart !== null || this.header !== null) {
         protocolError('stdin closed in the middle of a frame');
       }
       onEnd();
     };
-    s.on('end', end);
-    s.on('close', end);
-    s.on('error', end);
+    socket.on('end', end);
+    socket.on('close', end);
+    socket.on('error', end);
   }
 
-  take(n) {
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.size = rest.length;
-    this.scanned = 0;
-    return out;
-  }
-
-  findNewline() {
-    let base = 0;
-    for (const c of this.chunks) {
-      if (base + c.length > this.scanned) {
-        const i = c.indexOf(10, Math.max(this.scanned - base, 0));
-        if (i >= 0) return base + i;
-      }
-      base += c.length;
-    }
-    this.scanned = base;
-    return -1;
-  }
-
-  pump(onFrame) {
-    for (;;) {
+  /** Parses bytes 0..n of the read buffer `buf` (valid only during this call). */
+  consume(buf, n, onFrame) {
+    let off = 0;
+    while (off < n) {
       if (this.header === null) {
-        const nl = this.findNewline();
-        if (nl < 0) {
-          if (this.size > MAX_HEADER_IN) protocolError('frame header longer than 1 MiB');
-          return;
-        }
-        if (nl > MAX_HEADER_IN) protocolError('frame header longer than 1 MiB');
-        const line = this.take(nl + 1).toString('utf8', 0, nl);
-        let h;
-        try {
-          h = JSON.parse(line);
-        } catch (e) {
-          return protocolError(`frame header is not JSON: ${e.message}`);
-        }
-        if (h === null || typeof h !== 'object' || Array.isArray(h) || typeof h.type !== 'string') {
-          return protocolError('frame header is not an object with a "type"');
-        }
-        if (h.len === undefined || h.len === null) {
-          onFrame(h, null);
-          continue;
-        }
-        if (!Number.isSafeInteger(h.len) || h.len < 0 || h.len > this.maxPayload) {
-          return protocolError(`bad payload length ${JSON.stringify(h.len)}`);
-        }
-        this.header = h;
+        off = this.headerFrom(buf, off, n, onFrame);
+        if (off < 0) return;
+        continue;
       }
-      if (this.size < this.header.len + 1) return;
-      const payload = Buffer.from(this.take(this.header.len)); // own copy, detached from the read buffer
-      if (this.take(1)[0] !== 10) protocolError('payload not followed by "\\n"');
+      const take = Math.min(this.header.len - this.filled, n - off);
+      buf.copy(this.payload, this.filled, off, off + take);
+      this.filled += take;
+      off += take;
+      if (this.filled < this.header.len || off >= n) return; // the rest (or its "\n") comes later
+      if (buf[off] !== 10) protocolError('payload not followed by "\\n"');
+      off += 1;
       const h = this.header;
+      const payload = this.payload;
       this.header = null;
+      this.payload = null;
       onFrame(h, payload);
     }
+  }
+
+  /**
+   * Reads a header line from buf[off..n): returns where its frame's payload starts (after a frame
+   * without payload has been handed on, where the next frame starts), or -1 when the line goes on
+   * in the next read.
+   */
+  headerFrom(buf, off, n, onFrame) {
+    let nl = buf.indexOf(10, off);
+    if (nl >= n) nl = -1; // a newline left in the reused buffer by an earlier read
+    const before = this.headPart === null ? 0 : this.headPart.length;
+    if (nl < 0) {
+      this.headPart = before === 0 ? Buffer.from(buf.subarray(off, n)) : Buffer.concat([this.headPart, buf.subarray(off, n)]);
+      if (this.headPart.length > MAX_HEADER_IN) protocolError('frame header longer than 1 MiB');
+      return -1;
+    }
+    if (before + nl - off > MAX_HEADER_IN) protocolError('frame header longer than 1 MiB');
+    let line;
+    if (before === 0) {
+      line = buf.toString('utf8', off, nl);
+    } else {
+      line = Buffer.concat([this.headPart, buf.subarray(off, nl)]).toString('utf8');
+      this.headPart = null;
+    }
+    let h;
+    try {
+      h = JSON.parse(line);
+    } catch (e) {
+      return protocolError(`frame header is not JSON: ${e.message}`);
+    }
+    if (h === null || typeof h !== 'object' || Array.isArray(h) || typeof h.type !== 'string') {
+      return protocolError('frame header is not an object with a "type"');
+    }
+    if (h.len === undefined || h.len === null) {
+      onFrame(h, null);
+      return nl + 1;
+    }
+    if (!Number.isSafeInteger(h.len) || h.len < 0 || h.len > this.maxPayload) {
+      return protocolError(`bad payload length ${JSON.stringify(h.len)}`);
+    }
+    this.header = h;
+    this.payload = Buffer.allocUnsafe(h.len);
+    this.filled = 0;
+    return nl + 1;
   }
 }
 
