@@ -37,6 +37,7 @@ class WorkerLoop {
     this.queue = [];
     this.readySent = false;
     this.shuttingDown = false;
+    this.nextTurn = () => this.next(); // one function for every setImmediate
   }
 
   canAnswer(inv) {
@@ -47,7 +48,7 @@ class WorkerLoop {
     const body = this.serializeResult(result); // may throw, like aws-lambda-ric
     if (!this.canAnswer(inv)) return;
     inv.answered = true;
-    this.channel.writeText({ type: 'result', id: inv.id, content_type: 'application/json' }, body);
+    this.channel.writeResult(inv.id, body);
     if (callback) callback();
   }
 
@@ -141,7 +142,8 @@ class WorkerLoop {
     // the event loop to drain (v3's callbackWaitsForEmptyEventLoop) before it takes the next one
     if (this.current && this.current.holdNext) return;
     if (!this.shuttingDown) this.reader.ref();
-    setImmediate(() => this.next());
+    // with nothing queued there is nothing to start: the next invoke frame kicks again
+    if (this.queue.length > 0) setImmediate(this.nextTurn);
   }
 
   /** Keeps the process alive (stdin referenced) while an invocation waits for nothing. */

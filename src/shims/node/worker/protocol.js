@@ -98,6 +98,25 @@ class FrameWriter {
     }
   }
 
+  /**
+   * The result frame of invocation `id` (docs/PROTOCOL.md): writeText's
+   * {"type":"result","id":…,"content_type":"application/json","len":…}, its header line written
+   * out directly (the same bytes as JSON.stringify of that object).
+   */
+  writeResult(id, body) {
+    const len = Buffer.byteLength(body, 'utf8');
+    if (len >= LARGE_PAYLOAD) {
+      this.writeText({ type: 'result', id, content_type: 'application/json' }, body);
+      return;
+    }
+    const line = `{"type":"result","id":${JSON.stringify(id)},"content_type":"application/json","len":${len}}\n`;
+    try {
+      writeStringFully(this.fd, line + body + '\n', Buffer.byteLength(line, 'utf8') + len + 1);
+    } catch (e) {
+      fatal(`cannot write to the frame channel (fd ${this.fd}): ${e.message}`);
+    }
+  }
+
   writeAll(buf) {
     writeFully(this.fd, buf);
   }
