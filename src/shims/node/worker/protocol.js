@@ -90,7 +90,11 @@ class FrameWriter {
       this.write(header, Buffer.from(body, 'utf8'));
       return;
     }
-    const line = headerLine(header);
+    this.writeSmall(headerLine(header), body, len);
+  }
+
+  /** A frame of a header line and a small payload, `body` of `len` UTF-8 bytes: one string write. */
+  writeSmall(line, body, len) {
     try {
       writeStringFully(this.fd, line + body + '\n', Buffer.byteLength(line, 'utf8') + len + 1);
     } catch (e) {
@@ -106,15 +110,11 @@ class FrameWriter {
   writeResult(id, body) {
     const len = Buffer.byteLength(body, 'utf8');
     if (len >= LARGE_PAYLOAD) {
-      this.writeText({ type: 'result', id, content_type: 'application/json' }, body);
+      this.write({ type: 'result', id, content_type: 'application/json', len }, Buffer.from(body, 'utf8'));
       return;
     }
     const line = `{"type":"result","id":${JSON.stringify(id)},"content_type":"application/json","len":${len}}\n`;
-    try {
-      writeStringFully(this.fd, line + body + '\n', Buffer.byteLength(line, 'utf8') + len + 1);
-    } catch (e) {
-      fatal(`cannot write to the frame channel (fd ${this.fd}): ${e.message}`);
-    }
+    this.writeSmall(line, body, len);
   }
 
   writeAll(buf) {
@@ -148,21 +148,21 @@ const NEWLINE = Buffer.from('\n');
 /** A write that wrote nothing and may be tried again (a full non-blocking pipe, a signal). */
 const mustRetry = (e) => e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR';
 
-/** writeFully for several buffers: one writev while everything fits, the rest as it comes. */
-function writevFully(fd, bufs) {
-  let n;
+/** write(fd, data), tried again (after 1 ms) while it fails with mustRetry. */
+function retrying(write, fd, data) {
   for (;;) {
     try {
-      n = fs.writevSync(fd, bufs);
-      break;
+      return write(fd, data);
     } catch (e) {
-      if (mustRetry(e)) {
-        sleep(1);
-        continue;
-      }
-      throw e;
+      if (!mustRetry(e)) throw e;
+      sleep(1);
     }
   }
+}
+
+/** writeFully for several buffers: one writev while everything fits, the rest as it comes. */
+function writevFully(fd, bufs) {
+  let n = retrying(fs.writevSync, fd, bufs);
   for (const b of bufs) {
     if (n >= b.length) {
       n -= b.length;
@@ -175,19 +175,7 @@ function writevFully(fd, bufs) {
 
 /** writeFully for a string of `bytes` UTF-8 bytes: one write while it fits, the rest as a Buffer. */
 function writeStringFully(fd, text, bytes) {
-  let n;
-  for (;;) {
-    try {
-      n = fs.writeSync(fd, text);
-      break;
-    } catch (e) {
-      if (mustRetry(e)) {
-        sleep(1);
-        continue;
-      }
-      throw e;
-    }
-  }
+  const n = retrying(fs.writeSync, fd, text);
   if (n < bytes) writeFully(fd, Buffer.from(text, 'utf8').subarray(n));
 }
 
