@@ -266,6 +266,15 @@ test('non-blocking frame descriptor: a 5 MB answer survives EAGAIN while ferric 
     assert.equal(f.header.type, 'result');
     assert.equal(f.json.length, 5 * 1024 * 1024);
     assert.deepEqual((await w.invoke({ size: 3 })).json, 'yyy');
+    // multi-byte text cut by EAGAIN at some byte: the rest must follow from exactly there, and len
+    // must count what the write encoded (a lone surrogate reaches the frame as JSON's \ud800 escape)
+    w.frameSource.pause();
+    w.sendInvoke({ size: 700 * 1024, unit: '\u00e9\u20ac\ud83d\ude00\ud800' });
+    await delay(500);
+    w.frameSource.resume();
+    const g = await w.frame();
+    assert.equal(g.header.type, 'result');
+    assert.equal(g.json, '\u00e9\u20ac\ud83d\ude00\ud800'.repeat(700 * 1024));
   });
 });
 
