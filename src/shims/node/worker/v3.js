@@ -203,7 +203,7 @@ function withWaitFlag(flag) {
 //
 // Nothing long-lived (the invocation, the runtime) holds a closure over one invocation's state:
 // the completions waiting for the event loop to drain are shared functions given the invocation
-// (loop.js calls inv.beforeExit(inv)), and the crash hooks read runtime.crashInv. Closures held
+// (loop.js calls inv.beforeExit(inv)), and the crash hooks read the loop's current invocation. Closures held
 // that way kept each invocation's objects alive through two scavenges, so V8 promoted them and
 // grew its young generation under load (benches/runtimes/findings.md).
 class CallbackState {
@@ -424,15 +424,16 @@ class Runtime {
     this.logger = logger;
     this.handler = null; // called as this.handler(...): user frames read "[as handler]"
     this.handlerMetadata = null;
-    // the invocation an uncaught exception or unhandled rejection fails (null: none yet, an init
-    // error); set when each invocation starts and left until the next, as aws-lambda-ric's hooks are
-    this.crashInv = null;
     this.scheduleNext = () => loop.scheduleIteration();
   }
 
-  /** The process-wide error hooks: report, then exit 129 (exception) or 128 (rejection). */
+  /**
+   * The process-wide error hooks: report, then exit 129 (exception) or 128 (rejection). The error
+   * is for the last invocation started, answered or not (as aws-lambda-ric's hooks, replaced when
+   * each invocation starts); before the first one it is an init error.
+   */
   crash(error, status) {
-    const inv = this.crashInv;
+    const inv = this.loop.current;
     if (inv === null) {
       if (!this.loop.readySent) this.loop.postInitError(error);
     } else {
@@ -468,7 +469,6 @@ class Runtime {
     globalThis[TENANT_ID] = inv.tenantId;
     const [callback, callbackContext] = buildCallbackContext(inv, this);
     try {
-      this.crashInv = inv;
       inv.beforeExit = completeWithNothingReported;
       if (this.handlerMetadata.streaming) {
         JSON.parse(inv.body);
@@ -509,7 +509,6 @@ class Runtime {
     } = streamingContext.createStream();
     delete streamingContext.createStream;
     try {
-      this.crashInv = inv;
       this._setStreamingExitListener(inv, answerEarly);
       const ctx = attachEnvironmentData(inv, streamingContext);
       const event = JSON.parse(inv.body);
