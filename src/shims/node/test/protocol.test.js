@@ -143,6 +143,18 @@ test('frames split anywhere across reads, and several in one read, are read whol
   });
 });
 
+test('user code touching process.stdin sees no frames and leaves them to the worker', async () => {
+  await withWorker({ handler: 'index.touchStdin' }, async (w) => {
+    await w.ready();
+    for (let i = 0; i < 3; i++) {
+      const f = await w.invoke({ i });
+      assert.equal(f.header.type, 'result', f.line);
+      assert.deepEqual(f.json, { same: true, fd: 0, isTTY: '<undefined>' });
+    }
+    assert.doesNotMatch(w.logText, /saw \d+ bytes/);
+  });
+});
+
 async function expectProtocolFailure(bytes, before, { end = false } = {}) {
   await withWorker({ handler: 'index.echo' }, async (w) => {
     await w.ready();
